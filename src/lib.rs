@@ -1,8 +1,23 @@
 //! minirunc: an OCI runtime with runc's command line.
 //!
 //! The binary (`main.rs`) parses the command line and calls one function per verb in
-//! [`commands`]; everything that knows about containers lives in the modules below.
+//! [`commands`] and [`container`]; everything that knows about containers lives below.
 
 pub mod cgroups;
+pub mod cli;
+pub mod commands;
 pub mod commit;
+pub mod container;
+pub mod errors;
+pub mod fsutil;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
 pub mod seccomp;
+pub mod security;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod tty;

@@ -1,1 +1,59 @@
-fn main() {}
+use clap::Parser;
+use minirunc::cli::{Cli, Command};
+use minirunc::container::{self, Paths};
+use minirunc::{commands, errors, logging};
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("minirunc version {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "commit: {}",
+            option_env!("MINIRUNC_COMMIT").unwrap_or("unknown")
+        );
+        println!("spec: 1.2.0");
+        return;
+    }
+    if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {
+        eprintln!("{}", errors::render(&e));
+        std::process::exit(1);
+    }
+    match dispatch(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::log(logging::Level::Error, &errors::render(&e));
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    if cli.systemd_cgroup {
+        anyhow::bail!("--systemd-cgroup: not supported, minirunc manages cgroupfs directly");
+    }
+    if let Some(r) = cli.rootless.as_deref() {
+        match r {
+            "false" | "auto" => {}
+            "true" => anyhow::bail!("--rootless=true: not supported yet, run as root"),
+            other => anyhow::bail!("--rootless: {other:?} is not true, false or auto"),
+        }
+    }
+    let paths = Paths {
+        root: cli.root.clone(),
+        data_root: cli.data_root.clone(),
+    };
+    let Some(command) = &cli.command else {
+        anyhow::bail!("no command given: see minirunc --help");
+    };
+    match command {
+        Command::Create(a) => commands::create(&paths, a),
+        Command::Start { id } => container::start(&paths, id).map(|_| 0),
+        Command::State { id } => commands::state(&paths, id),
+        Command::Kill(a) => container::kill(&paths, &a.id, &a.signal, a.all).map(|_| 0),
+        Command::Delete(a) => container::delete(&paths, &a.id, a.force).map(|_| 0),
+        Command::Run(a) => commands::run(&paths, a),
+        Command::List(a) => commands::list(&paths, a),
+        Command::Spec(a) => commands::spec(a),
+        other => anyhow::bail!("{other:?}: not implemented yet"),
+    }
+}

@@ -1,0 +1,245 @@
+//! `create`: from a bundle to a container whose init waits for `start`.
+//! Order (LIFECYCLE.md): validate, claim the id, layers, exec fifo, spawn, state, pid file.
+//! Any failure undoes everything done so far; the bundle is never written.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::stat::Mode;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use super::Paths;
+use crate::process::{self, Launch, Role};
+use crate::rootfs::{layers, RootPlan};
+use crate::state::{self, Lock, State, Status, EXEC_FIFO};
+use crate::{hooks, spec};
+
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// "cow", "direct" or "auto"; None defers to the annotation.
+    pub rootfs_mode: Option<String>,
+}
+
+/// Create the container and return its init's host pid.
+pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
+    state::validate_id(id)?;
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .with_context(|| format!("--bundle {}", opts.bundle.display()))?;
+    let (spec, raw) = spec::load(&bundle)?;
+    spec::validate(&spec, true)?;
+    let rootfs = spec::rootfs_path(&spec, &bundle)?;
+    let process = spec.process().as_ref().context("process: missing")?;
+    let console = match (process.terminal() == Some(true), &opts.console_socket) {
+        (true, Some(path)) => Some(connect(path)?),
+        (true, None) => bail!("process.terminal is true: --console-socket is required"),
+        (false, Some(_)) => bail!("--console-socket given but process.terminal is false"),
+        (false, None) => None,
+    };
+
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.root)
+        .with_context(|| format!("create --root {}", paths.root.display()))?;
+    let dir = state::container_dir(&paths.root, id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {id}")
+        }
+        Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+    }
+    let mut undo = Undo {
+        dir: dir.clone(),
+        layers: None,
+        init_pid: None,
+    };
+    let _lock = Lock::exclusive(&dir)?;
+
+    let annotations = spec.annotations().as_ref();
+    let mut st = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::logging::rfc3339(std::time::SystemTime::now()),
+        owner: String::new(),
+        annotations: annotations
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        init_start_time: 0,
+        phase: Status::Creating,
+        cgroup_path: None,
+        layers: None,
+        config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
+    };
+    st.save(&dir)?;
+
+    if layers::wants_overlay(&rootfs, opts.rootfs_mode.as_deref(), annotations)? {
+        let lowers = layers::lowers(&bundle, &rootfs, annotations)?;
+        let l = layers::create(&layers::dir_for(&paths.data_root, &paths.root, id), lowers)?;
+        undo.layers = Some(l.clone());
+        st.layers = Some(l);
+    }
+    let fifo = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("create the exec fifo")?;
+    let exec_fifo = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("open the exec fifo")?;
+
+    let cgroup_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
+    let plan = RootPlan {
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        layers: st.layers.clone(),
+        cgroup_path: None,
+        cgroup_ns,
+    };
+    let launch = Launch {
+        spec: &spec,
+        process,
+        role: Role::Init {
+            plan,
+            exec_fifo,
+            no_pivot: opts.no_pivot,
+        },
+        console,
+        preserve_fds: opts.preserve_fds + listen_fds(),
+        hook_state: hook_state(&st, Status::Creating, 0),
+    };
+    let mut rt = CreateRuntime {
+        spec: &spec,
+        state: &st,
+    };
+    let pid = process::spawn(&launch, &mut rt)?;
+    drop(launch);
+    undo.init_pid = Some(pid);
+
+    st.pid = pid;
+    st.init_start_time = state::proc_stat(pid)
+        .map(|(_, t)| t)
+        .context("the container's init exited during create")?;
+    st.phase = Status::Created;
+    st.save(&dir)?;
+    if let Some(path) = &opts.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    undo.disarm();
+    Ok(pid)
+}
+
+/// The runtime's part of the protocol during create.
+struct CreateRuntime<'a> {
+    spec: &'a oci_spec::runtime::Spec,
+    state: &'a State,
+}
+
+impl process::Runtime for CreateRuntime<'_> {
+    fn intermediate_started(&mut self, _pid: i32) -> Result<()> {
+        Ok(())
+    }
+
+    fn has_create_hooks(&self) -> bool {
+        self.spec
+            .hooks()
+            .as_ref()
+            .is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some())
+    }
+
+    fn run_create_hooks(&mut self, init_pid: i32) -> Result<()> {
+        let state = hook_state(self.state, Status::Creating, init_pid);
+        if let Some(h) = self.spec.hooks() {
+            hooks::run(
+                "prestart",
+                h.prestart().as_deref().unwrap_or_default(),
+                &state,
+            )?;
+            hooks::run(
+                "createRuntime",
+                h.create_runtime().as_deref().unwrap_or_default(),
+                &state,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The OCI state JSON given to hooks.
+pub fn hook_state(st: &State, status: Status, pid: i32) -> String {
+    let mut v = st.to_oci_json(status);
+    v["pid"] = pid.into();
+    v.to_string()
+}
+
+/// systemd socket activation: the fds the caller passed as LISTEN_FDS go through too.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn connect(path: &Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("--console-socket {}", path.display()))?;
+    Ok(s.into())
+}
+
+/// The pid as a bare decimal without newline (containerd parses it with Atoi), written atomically.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("minirunc-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("--pid-file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file {}", path.display()))
+}
+
+/// Undo a half-done create: kill init, remove layers and the state dir.
+struct Undo {
+    dir: PathBuf,
+    layers: Option<crate::state::Layers>,
+    init_pid: Option<i32>,
+}
+
+impl Undo {
+    fn disarm(mut self) {
+        self.layers = None;
+        self.init_pid = None;
+        self.dir = PathBuf::new();
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if self.dir.as_os_str().is_empty() {
+            return;
+        }
+        if let Some(pid) = self.init_pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            super::wait_gone(pid, None);
+        }
+        if let Some(l) = &self.layers {
+            if let Err(e) = layers::remove(l) {
+                crate::logging::warn(&format!("cleanup after a failed create: {e:#}"));
+            }
+        }
+        let _ = crate::fsutil::remove_tree(&self.dir);
+    }
+}

@@ -1,0 +1,132 @@
+//! start, kill, delete and the derived status.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill as send, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use super::{hook_state, wait_gone, Paths};
+use crate::rootfs::layers;
+use crate::state::{self, Lock, State, Status, EXEC_FIFO};
+use crate::{fsutil, hooks, logging};
+
+pub fn load(paths: &Paths, id: &str) -> Result<State> {
+    State::load(&paths.root, id)
+}
+
+pub fn status_of(paths: &Paths, st: &State) -> Status {
+    st.status(&state::container_dir(&paths.root, &st.id), || false)
+}
+
+fn spec_of(st: &State) -> Result<Spec> {
+    serde_json::from_str(st.config.get()).context("the saved config.json")
+}
+
+/// Release the init of a created container; returns once it has executed the user's process.
+pub fn start(paths: &Paths, id: &str) -> Result<()> {
+    let st = load(paths, id)?;
+    let dir = state::container_dir(&paths.root, id);
+    let _lock = Lock::exclusive(&dir)?;
+    match status_of(paths, &st) {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        other => bail!("cannot start an already {other} container"),
+    }
+    let fifo_path = dir.join(EXEC_FIFO);
+    use nix::fcntl::OFlag;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::Error::ENXIO => anyhow::anyhow!("cannot start container {id}: container not running"),
+        e => anyhow::Error::new(e).context("open the exec fifo"),
+    })?;
+    nix::unistd::write(&fifo, b"0").context("write the exec fifo")?;
+    // init closes its end on execve (close-on-exec): wait for that, so poststart runs after.
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            fifo.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e).context("wait for the container to start"),
+        }
+    }
+    std::fs::remove_file(&fifo_path).context("remove the exec fifo")?;
+    let spec = spec_of(&st)?;
+    if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststart().as_deref()) {
+        if let Err(e) = hooks::run("poststart", list, &hook_state(&st, Status::Running, st.pid)) {
+            logging::warn(&format!("{e:#}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_signal(name: &str) -> Result<Signal> {
+    if let Ok(n) = name.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("invalid signal {name:?}"));
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("invalid signal {name:?}"))
+}
+
+pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
+    let sig = parse_signal(signal)?;
+    let st = load(paths, id)?;
+    let status = status_of(paths, &st);
+    if matches!(status, Status::Stopped | Status::Creating) && !all {
+        bail!("container not running");
+    }
+    if status != Status::Stopped {
+        send(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))?;
+    }
+    Ok(())
+}
+
+/// Remove everything the runtime made for the container. Refused while it runs, unless `force`.
+pub fn delete(paths: &Paths, id: &str, force: bool) -> Result<()> {
+    let st = load(paths, id)?;
+    let dir = state::container_dir(&paths.root, id);
+    let _lock = Lock::exclusive(&dir)?;
+    let status = status_of(paths, &st);
+    match status {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        other => bail!("cannot delete container {id} that is not stopped: {other}"),
+    }
+    if status != Status::Stopped {
+        let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
+        if !wait_gone(st.pid, None) {
+            bail!("container {id}: init {} did not die after SIGKILL", st.pid);
+        }
+    }
+    if let Some(l) = &st.layers {
+        layers::remove(l)?;
+    }
+    let spec = spec_of(&st);
+    remove_state_dir(&dir)?;
+    if let Ok(spec) = spec {
+        if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
+            if let Err(e) = hooks::run("poststop", list, &hook_state(&st, Status::Stopped, 0)) {
+                logging::warn(&format!("{e:#}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_state_dir(dir: &Path) -> Result<()> {
+    fsutil::remove_tree(dir)
+}

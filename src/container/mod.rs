@@ -1,0 +1,32 @@
+//! The library behind the verbs: one function per lifecycle operation on a container.
+
+mod create;
+mod lifecycle;
+
+pub use create::{create, hook_state, write_pid_file, CreateOptions};
+pub use lifecycle::{delete, kill, load, start, status_of};
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where state and layers live (the global flags).
+pub struct Paths {
+    pub root: PathBuf,
+    pub data_root: PathBuf,
+}
+
+/// Wait until `pid` is gone or a zombie (someone else reaps it), up to `timeout` (default 10s).
+pub fn wait_gone(pid: i32, timeout: Option<Duration>) -> bool {
+    let deadline = Instant::now() + timeout.unwrap_or(Duration::from_secs(10));
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match crate::state::proc_stat(pid) {
+            None | Some(('Z', _)) | Some(('X', _)) => return true,
+            _ if Instant::now() >= deadline => return false,
+            _ => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+}

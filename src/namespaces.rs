@@ -1,0 +1,81 @@
+//! Creating and joining the spec's namespaces, done by the intermediate process. The user
+//! namespace comes first (it owns the others); joining a PID or time namespace only affects
+//! children, which is why init is forked afterwards.
+
+use anyhow::{Context, Result};
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use std::fs::File;
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The name under /proc/<pid>/ns/.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+pub fn new_user_ns(namespaces: &[LinuxNamespace]) -> bool {
+    namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+}
+
+/// Join a namespace by path.
+pub fn join(t: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
+    let f = File::open(path).with_context(|| format!("namespace {t:?} path {}", path.display()))?;
+    setns(&f, flag(t)).with_context(|| format!("setns {t:?} {}", path.display()))
+}
+
+/// Join the namespaces given by path, then create the new ones; the user namespace is
+/// handled by the caller, before this.
+pub fn enter_all(namespaces: &[LinuxNamespace]) -> Result<()> {
+    let mut new = CloneFlags::empty();
+    for ns in namespaces
+        .iter()
+        .filter(|n| n.typ() != LinuxNamespaceType::User)
+    {
+        match ns.path() {
+            Some(path) => join(ns.typ(), path)?,
+            None => new |= flag(ns.typ()),
+        }
+    }
+    if !new.is_empty() {
+        unshare(new).with_context(|| format!("unshare {new:?}"))?;
+    }
+    Ok(())
+}
+
+/// Write the time namespace's clock offsets (must happen before its first process exists).
+pub fn set_time_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<()> {
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text += &format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        );
+    }
+    std::fs::write("/proc/self/timens_offsets", text).context("linux.timeOffsets")
+}

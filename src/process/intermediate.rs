@@ -1,0 +1,132 @@
+//! The intermediate process: enters the namespaces, forks the container's process, reports its
+//! pid and exits, so that the process is reparented to the caller (a subreaper) at once.
+
+use anyhow::{Context, Result};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{fork, ForkResult, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use super::{init, Launch, Role};
+use crate::namespaces;
+use crate::sync::{Channel, Message};
+
+pub fn run(launch: &Launch, chan: Channel) -> ! {
+    if let Err(err) = enter(launch, &chan) {
+        chan.send_error(&err);
+        unsafe { libc::_exit(1) };
+    }
+    // SAFETY: single-threaded; the child runs init and never returns.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => init::run(launch, chan),
+        Ok(ForkResult::Parent { child }) => {
+            let _ = chan.send(&Message::InitPid(child.as_raw()));
+            unsafe { libc::_exit(0) }
+        }
+        Err(e) => {
+            chan.send_error(&anyhow::Error::new(e).context("fork the container process"));
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
+    close_inherited(launch, chan)?;
+    // The runtime's memory must not be readable from the container while it is mapped here.
+    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl PR_SET_DUMPABLE: errno {e}"))?;
+    let linux = launch.spec.linux().as_ref().context("linux: missing")?;
+    let nss = linux.namespaces().as_deref().unwrap_or_default();
+    match launch.role {
+        Role::Init { .. } => {
+            let new_user = namespaces::new_user_ns(nss);
+            if new_user {
+                unshare(CloneFlags::CLONE_NEWUSER).context("unshare the user namespace")?;
+                chan.send(&Message::UserNsCreated)?;
+            } else if let Some(ns) = nss.iter().find(|n| n.typ() == LinuxNamespaceType::User) {
+                if let Some(path) = ns.path() {
+                    namespaces::join(LinuxNamespaceType::User, path)?;
+                }
+            }
+            chan.expect(&Message::Proceed)?;
+            if new_user {
+                become_root()?;
+            }
+            namespaces::enter_all(nss)?;
+            if let Some(offsets) = linux.time_offsets() {
+                namespaces::set_time_offsets(offsets)?;
+            }
+        }
+        Role::Exec { init_pid } => {
+            chan.expect(&Message::Proceed)?;
+            join_container(init_pid, nss.iter().map(|n| n.typ()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Close every fd the runtime had open except the ones the child needs, first thing: the
+/// runtime's state-dir lock in particular must not live on in the container.
+fn close_inherited(launch: &Launch, chan: &Channel) -> Result<()> {
+    let mut keep = vec![chan.as_raw_fd()];
+    keep.extend(launch.console.as_ref().map(|f| f.as_raw_fd()));
+    if let Role::Init { exec_fifo, .. } = &launch.role {
+        keep.push(exec_fifo.as_raw_fd());
+    }
+    keep.sort_unstable();
+    let kept_from = 3 + launch.preserve_fds as i32;
+    let mut first = kept_from;
+    for fd in keep
+        .into_iter()
+        .filter(|fd| *fd >= kept_from)
+        .chain([i32::MAX])
+    {
+        if fd > first {
+            let last = if fd == i32::MAX {
+                u32::MAX
+            } else {
+                (fd - 1) as u32
+            };
+            if unsafe { libc::close_range(first as u32, last, 0) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("close_range");
+            }
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// Inside a fresh user namespace: become its root (uid/gid 0 as mapped).
+fn become_root() -> Result<()> {
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .context("setresgid 0 in the user namespace")?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .context("setresuid 0 in the user namespace")
+}
+
+/// Join every namespace of the running container: open them all first (the mount namespace
+/// changes what paths mean), then the user namespace, then the rest.
+fn join_container(init_pid: i32, types: impl Iterator<Item = LinuxNamespaceType>) -> Result<()> {
+    let mut opened = Vec::new();
+    for t in types {
+        let path = format!("/proc/{init_pid}/ns/{}", namespaces::proc_name(t));
+        let f = File::open(&path).with_context(|| format!("open {path}"))?;
+        // Already in it (e.g. a namespace shared with the host): setns would fail for user.
+        let mine = std::fs::metadata(format!("/proc/self/ns/{}", namespaces::proc_name(t)));
+        let theirs = f.metadata()?;
+        use std::os::unix::fs::MetadataExt;
+        if mine.is_ok_and(|m| m.ino() == theirs.ino() && m.dev() == theirs.dev()) {
+            continue;
+        }
+        opened.push((t, f));
+    }
+    opened.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+    for (t, f) in &opened {
+        nix::sched::setns(f, namespaces::flag(*t))
+            .with_context(|| format!("join the container's {t:?} namespace"))?;
+        if *t == LinuxNamespaceType::User {
+            become_root()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The process model: the runtime forks an intermediate, which creates or joins the namespaces
+//! and forks the container's process (init, or an exec'd process), then exits. No re-execution
+//! of the runtime binary and no threads before a fork. See `sync` for the messages.
+
+mod exec_path;
+mod init;
+mod intermediate;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::{LinuxIdMapping, Process, Spec};
+use std::os::fd::OwnedFd;
+
+use crate::rootfs::RootPlan;
+use crate::sync::{self, Channel, Message};
+
+/// What the forked process becomes.
+pub enum Role {
+    /// The container's init: builds the root, then waits on the exec fifo for `start`.
+    Init {
+        plan: RootPlan,
+        exec_fifo: OwnedFd,
+        no_pivot: bool,
+    },
+    /// A process joining the running container whose init has this host pid.
+    Exec { init_pid: i32 },
+}
+
+pub struct Launch<'a> {
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub role: Role,
+    /// A connected console socket, when the process has a terminal.
+    pub console: Option<OwnedFd>,
+    /// Fds 3..3+N pass to the process unchanged.
+    pub preserve_fds: u32,
+    /// The state JSON given to hooks run inside the container.
+    pub hook_state: String,
+}
+
+/// Callbacks into the runtime at the moments the protocol defines.
+pub trait Runtime {
+    /// The intermediate exists (host pid): put it in the container's cgroup.
+    fn intermediate_started(&mut self, pid: i32) -> Result<()>;
+    /// Init's mounts are ready (host pid of init): run prestart and createRuntime hooks.
+    fn run_create_hooks(&mut self, init_pid: i32) -> Result<()>;
+    /// Whether `run_create_hooks` has anything to do (saves a round trip when not).
+    fn has_create_hooks(&self) -> bool;
+}
+
+/// Fork the intermediate and drive the protocol until the process is ready; returns its host pid.
+pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<i32> {
+    let (parent, child) = sync::pair()?;
+    // SAFETY: the runtime is single-threaded here; the child only runs our own code and exits.
+    match unsafe { fork() }.context("fork the intermediate process")? {
+        ForkResult::Child => {
+            drop(parent);
+            intermediate::run(launch, child)
+        }
+        ForkResult::Parent {
+            child: intermediate,
+        } => {
+            drop(child);
+            let mut init_pid = None;
+            let result = drive(launch, rt, &parent, intermediate, &mut init_pid);
+            if result.is_err() {
+                if let Some(pid) = init_pid {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = kill(intermediate, Signal::SIGKILL);
+                let _ = waitpid(intermediate, None);
+            }
+            result
+        }
+    }
+}
+
+fn drive(
+    launch: &Launch,
+    rt: &mut dyn Runtime,
+    chan: &Channel,
+    intermediate: Pid,
+    init_pid: &mut Option<i32>,
+) -> Result<i32> {
+    rt.intermediate_started(intermediate.as_raw())?;
+    let linux = launch.spec.linux().as_ref();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    if matches!(launch.role, Role::Init { .. }) && crate::namespaces::new_user_ns(namespaces) {
+        chan.expect(&Message::UserNsCreated)?;
+        let linux = linux.context("linux: missing")?;
+        write_id_map(intermediate, "uid_map", linux.uid_mappings().as_deref())?;
+        write_id_map(intermediate, "gid_map", linux.gid_mappings().as_deref())?;
+    }
+    chan.send(&Message::Proceed)?;
+    let pid = match chan.recv()? {
+        Some(Message::InitPid(pid)) => pid,
+        Some(Message::Error { errno, message }) => {
+            return Err(sync::ChildError { errno, message }.into())
+        }
+        other => bail!("sync channel: expected the process's pid, got {other:?}"),
+    };
+    *init_pid = Some(pid);
+    waitpid(intermediate, None).context("wait for the intermediate process")?;
+    if matches!(launch.role, Role::Init { .. }) && rt.has_create_hooks() {
+        chan.expect(&Message::MountsReady)?;
+        rt.run_create_hooks(pid)?;
+        chan.send(&Message::HooksDone)?;
+    }
+    chan.expect(&Message::Ready)?;
+    if let Role::Exec { .. } = launch.role {
+        // The socket closes on a successful execve; anything else is the exec's error.
+        if let Some(Message::Error { errno, message }) = chan.recv()? {
+            return Err(sync::ChildError { errno, message }.into());
+        }
+    }
+    Ok(pid)
+}
+
+fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result<()> {
+    let text: String = maps
+        .unwrap_or_default()
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, &text)
+        .with_context(|| format!("write {path} ({})", text.trim().replace('\n', ", ")))
+}

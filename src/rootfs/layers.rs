@@ -1,0 +1,88 @@
+//! The copy-on-write root, on the runtime's side: whether a container gets one, and creating and
+//! removing its upper/work/merged directories under the data root. The overlay itself is mounted
+//! by init inside the container's mount namespace (see `rootfs::prepare`).
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::{is_mount_point, remove_tree};
+use crate::state::Layers;
+
+/// Annotation forcing the mode: "cow" or "direct".
+pub const MODE_ANNOTATION: &str = "org.minirunc.rootfs.mode";
+/// Annotation listing extra read-only layers above root.path, top first, separated by ':'
+/// (paths relative to the bundle).
+pub const LOWERS_ANNOTATION: &str = "org.minirunc.rootfs.lowers";
+
+/// Decide the root's mode: a plain directory gets a copy-on-write overlay; a mount point
+/// (containerd and podman mount their snapshot there) is used as it is. `flag` and the
+/// annotation override the guess, the flag first.
+pub fn wants_overlay(
+    rootfs: &Path,
+    flag: Option<&str>,
+    annotations: Option<&HashMap<String, String>>,
+) -> Result<bool> {
+    let chosen = flag.or_else(|| annotations?.get(MODE_ANNOTATION).map(String::as_str));
+    match chosen {
+        Some("cow") => Ok(true),
+        Some("direct") => Ok(false),
+        None | Some("auto") => Ok(!is_mount_point(rootfs)?),
+        Some(other) => bail!("annotation {MODE_ANNOTATION}: {other:?} is not cow, direct or auto"),
+    }
+}
+
+/// The read-only layers, top first: the annotation's extra layers, then the bundle's rootfs.
+pub fn lowers(
+    bundle: &Path,
+    rootfs: &Path,
+    annotations: Option<&HashMap<String, String>>,
+) -> Result<Vec<PathBuf>> {
+    let mut lowers = Vec::new();
+    if let Some(list) = annotations.and_then(|a| a.get(LOWERS_ANNOTATION)) {
+        for part in list.split(':').filter(|p| !p.is_empty()) {
+            let path = bundle.join(part);
+            if !path.is_dir() {
+                bail!(
+                    "annotation {LOWERS_ANNOTATION}: {}: not a directory",
+                    path.display()
+                );
+            }
+            lowers.push(path);
+        }
+    }
+    lowers.push(rootfs.to_path_buf());
+    Ok(lowers)
+}
+
+/// `<data_root>/<key of the state root>/<id>`: containers of different `--root`s (containerd
+/// namespaces) may share an id, so the layers are keyed by the state root too.
+pub fn dir_for(data_root: &Path, state_root: &Path, id: &str) -> PathBuf {
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in state_root.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+    }
+    data_root.join(format!("{h:016x}")).join(id)
+}
+
+pub fn create(dir: &Path, lowers: Vec<PathBuf>) -> Result<Layers> {
+    for sub in ["upper", "work", "merged"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
+    }
+    Ok(Layers {
+        dir: dir.to_path_buf(),
+        lowers,
+    })
+}
+
+/// Remove the container's layers. The merged dir must not be mounted here (it is only ever
+/// mounted inside the container's namespace); a volume mounted below it is never entered.
+pub fn remove(layers: &Layers) -> Result<()> {
+    remove_tree(&layers.dir)?;
+    if let Some(parent) = layers.dir.parent() {
+        let _ = std::fs::remove_dir(parent); // only succeeds when no other container uses it
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The container's filesystem, built by init inside its own mount namespace: the root (the
+//! copy-on-write overlay or the caller's rootfs as it is), the spec's mounts, devices, then
+//! pivot_root and the masked and read-only paths. The host never holds any of these mounts.
+
+mod cgroupfs;
+mod devices;
+pub mod layers;
+pub mod mounts;
+mod pivot;
+
+pub use pivot::{finish, switch_root};
+
+use anyhow::{Context, Result};
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Mount, Spec};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::state::Layers;
+use mounts::{fd_path, open_in_root, parse_options, Kind};
+
+/// What init needs to know to build the root.
+pub struct RootPlan {
+    pub bundle: PathBuf,
+    /// The bundle's root.path, absolute.
+    pub rootfs: PathBuf,
+    /// Some: mount an overlay with these layers; None: use `rootfs` as it is.
+    pub layers: Option<Layers>,
+    /// The container's cgroup, for cgroup mounts without a cgroup namespace.
+    pub cgroup_path: Option<PathBuf>,
+    pub cgroup_ns: bool,
+}
+
+/// Build the root filesystem and return its path (still seen from the host's root).
+pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
+    let linux = spec.linux().as_ref();
+    let propagation = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mounts::propagation)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .context("set the propagation of / in the container's mount namespace")?;
+
+    let root = mount_root(plan)?;
+    let root_fd = open(
+        &root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("open {}", root.display()))?;
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        mount_one(&root_fd, m, plan)
+            .with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
+    }
+    devices::create(
+        &root_fd,
+        linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default(),
+    )?;
+    Ok(root)
+}
+
+fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
+    match &plan.layers {
+        Some(layers) => {
+            let merged = layers.dir.join("merged");
+            let lowers: Vec<_> = layers
+                .lowers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lowers.join(":"),
+                layers.dir.join("upper").display(),
+                layers.dir.join("work").display()
+            );
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .with_context(|| format!("mount the copy-on-write root at {}", merged.display()))?;
+            Ok(merged)
+        }
+        None => {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(
+                Some(&plan.rootfs),
+                &plan.rootfs,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind the root {}", plan.rootfs.display()))?;
+            Ok(plan.rootfs.clone())
+        }
+    }
+}
+
+fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan) -> Result<()> {
+    let opts = parse_options(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().as_deref().unwrap_or("none");
+    if typ == "cgroup" || typ == "cgroup2" {
+        return cgroupfs::mount_all(root, m.destination(), &opts, plan);
+    }
+    let bind = opts.flags.contains(MsFlags::MS_BIND);
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let target = if bind {
+        let source = plan.bundle.join(&source);
+        let kind = mounts::check_source(&source)?;
+        let target = open_in_root(root.as_fd(), m.destination(), Some(kind))?;
+        let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+        mount(
+            Some(&source),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {}", source.display()))?;
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let target = reopen(root, m.destination())?;
+        if !extra.is_empty() {
+            mounts::remount_bind(&fd_path(&target), extra)?;
+        }
+        target
+    } else {
+        let target = open_in_root(root.as_fd(), m.destination(), Some(Kind::Dir))?;
+        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        mount(
+            Some(&source),
+            fd_path(&target).as_str(),
+            Some(typ),
+            opts.flags,
+            data,
+        )
+        .with_context(|| format!("mount {typ}"))?;
+        reopen(root, m.destination())?
+    };
+    for p in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&target).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .with_context(|| format!("set propagation {p:?}"))?;
+    }
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        mounts::set_recursive_attrs(&target, opts.attr_set, opts.attr_clr)?;
+    }
+    Ok(())
+}
+
+/// A fresh fd for a destination, now that something is mounted on it.
+fn reopen(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root.as_fd(), dest, None)
+}

@@ -1,0 +1,198 @@
+//! The process's identity and limits: user and groups, capabilities (all five sets), rlimits,
+//! no_new_privs, and the spec 1.2 scheduling knobs. Applied by init and by exec'd processes.
+
+use anyhow::{anyhow, bail, Context, Result};
+use caps::{CapSet, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, Process};
+use std::str::FromStr;
+
+/// The limits that need privileges; applied before the user and capabilities change.
+pub fn apply_limits(process: &Process) -> Result<()> {
+    for r in process.rlimits().as_deref().unwrap_or_default() {
+        set_rlimit(r)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_context(|| format!("process.oomScoreAdj {adj}"))?;
+    }
+    if let Some(io) = process.io_priority() {
+        use oci_spec::runtime::IOPriorityClass as C;
+        let class = match io.class() {
+            C::IoprioClassRt => 1,
+            C::IoprioClassBe => 2,
+            C::IoprioClassIdle => 3,
+        };
+        let prio = (class << 13) | (io.priority() & 0x1fff);
+        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, prio) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("process.ioPriority");
+        }
+    }
+    if let Some(s) = process.scheduler() {
+        set_scheduler(s).context("process.scheduler")?;
+    }
+    Ok(())
+}
+
+fn set_rlimit(r: &PosixRlimit) -> Result<()> {
+    let name = r.typ().to_string();
+    let resource = match name.as_str() {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        other => bail!("process.rlimits: unknown type {other}"),
+    };
+    let lim = libc::rlimit {
+        rlim_cur: r.soft(),
+        rlim_max: r.hard(),
+    };
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(err).with_context(|| {
+            format!(
+                "process.rlimits {name} soft {} hard {}: raising a hard limit needs CAP_SYS_RESOURCE",
+                r.soft(),
+                r.hard()
+            )
+        });
+    }
+    Ok(())
+}
+
+fn set_scheduler(s: &oci_spec::runtime::Scheduler) -> Result<()> {
+    use oci_spec::runtime::LinuxSchedulerPolicy as P;
+    #[repr(C)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let policy = match s.policy() {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => 4,
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags: 0,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    };
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+/// Pin to the CPUs of a list like "0-3,7" (execCPUAffinity).
+pub fn set_affinity(list: &str) -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let parse = |s: &str| {
+            s.parse::<usize>()
+                .map_err(|_| anyhow!("bad CPU list {list:?}"))
+        };
+        for cpu in parse(a)?..=parse(b)? {
+            set.set(cpu)
+                .map_err(|_| anyhow!("CPU {cpu} out of range in {list:?}"))?;
+        }
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("execCPUAffinity {list:?}"))
+}
+
+fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
+    set.into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_json::to_value(c).ok()?;
+            caps::Capability::from_str(name.as_str()?).ok()
+        })
+        .filter(|c| caps::all().contains(c))
+        .collect()
+}
+
+/// Switch to the process's user and groups, then set the five capability sets exactly as the
+/// spec says (bounding first, while we still hold CAP_SETPCAP; ambient last).
+pub fn switch_user(process: &Process) -> Result<()> {
+    let user = process.user();
+    let caps_spec: Option<&LinuxCapabilities> = process.capabilities().as_ref();
+    let bounding = to_caps(caps_spec.and_then(|c| c.bounding().as_ref()));
+    for cap in caps::all() {
+        if !bounding.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("drop {cap} from the bounding set"))?;
+        }
+    }
+    prctl::set_keep_capabilities(true).map_err(|e| anyhow!("prctl PR_SET_KEEPCAPS: errno {e}"))?;
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        // Without setgroups permission (a user namespace with setgroups denied) only an empty list is fine.
+        if !gids.is_empty() || e != nix::Error::EPERM {
+            return Err(e).context("process.user.additionalGids: setgroups");
+        }
+    }
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("process.user.gid {gid}"))?;
+    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("process.user.uid {uid}"))?;
+    prctl::set_keep_capabilities(false).map_err(|e| anyhow!("prctl PR_SET_KEEPCAPS: errno {e}"))?;
+
+    let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
+        to_caps(caps_spec.and_then(|c| f(c).as_ref()))
+    };
+    // Effective must stay within permitted at every step: inheritable, effective, then permitted.
+    caps::set(
+        None,
+        CapSet::Inheritable,
+        &get(LinuxCapabilities::inheritable),
+    )
+    .context("set inheritable capabilities")?;
+    caps::set(None, CapSet::Effective, &get(LinuxCapabilities::effective))
+        .context("set effective capabilities")?;
+    caps::set(None, CapSet::Permitted, &get(LinuxCapabilities::permitted))
+        .context("set permitted capabilities")?;
+    caps::clear(None, CapSet::Ambient).context("clear ambient capabilities")?;
+    for cap in get(LinuxCapabilities::ambient) {
+        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise ambient {cap}"))?;
+    }
+    // init ran with umask 0 to create devices with exact modes; runc's default is 022.
+    let mask = user.umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    Ok(())
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    prctl::set_no_new_privileges(true).map_err(|e| anyhow!("prctl PR_SET_NO_NEW_PRIVS: errno {e}"))
+}

@@ -1,0 +1,151 @@
+//! Load a bundle's config.json and reject what cannot work, naming the field, before anything
+//! touches the disk.
+
+use anyhow::{anyhow, bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// config.json larger than this is refused rather than read into memory.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Read and parse `<bundle>/config.json`. Returns the raw bytes too (kept in the state).
+pub fn load(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
+    let path = bundle.join("config.json");
+    let raw = read_config(&path)?;
+    let de = &mut serde_json::Deserializer::from_slice(&raw);
+    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            anyhow!("{}: {}", path.display(), e.inner())
+        } else {
+            anyhow!("{}: {field}: {}", path.display(), e.inner())
+        }
+    })?;
+    Ok((spec, raw))
+}
+
+fn read_config(path: &Path) -> Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: a FIFO planted as config.json must not hang the runtime.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    let meta = f.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else {
+            "not a regular file"
+        };
+        bail!("{}: is {what}", path.display());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        bail!(
+            "{}: larger than {} MiB",
+            path.display(),
+            MAX_CONFIG_BYTES >> 20
+        );
+    }
+    let mut raw = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut raw)?;
+    Ok(raw)
+}
+
+/// The absolute path of the root filesystem.
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| anyhow!("root: missing"))?;
+    let path = bundle.join(root.path());
+    let meta = std::fs::metadata(&path).with_context(|| format!("root.path {}", path.display()))?;
+    if !meta.is_dir() {
+        bail!("root.path {}: not a directory", path.display());
+    }
+    Ok(path)
+}
+
+/// Checks that need the whole spec; field types were checked while parsing.
+pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
+    let major = spec.version().split('.').next().unwrap_or("");
+    if major != "1" {
+        bail!(
+            "ociVersion {:?}: unsupported major version (want 1.x)",
+            spec.version()
+        );
+    }
+    if need_process {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| anyhow!("process: missing"))?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            bail!("process.args: must not be empty");
+        }
+        if !process.cwd().is_absolute() {
+            bail!("process.cwd {:?}: must be an absolute path", process.cwd());
+        }
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| anyhow!("linux: missing"))?;
+    let mut seen = HashSet::new();
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            bail!(
+                "linux.namespaces[{i}]: duplicate namespace type {:?}",
+                ns.typ()
+            );
+        }
+    }
+    let has = |t| seen.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+    if spec.hostname().is_some() && !has(LinuxNamespaceType::Uts) {
+        bail!("hostname: needs a uts namespace in linux.namespaces");
+    }
+    if let Some(h) = spec.hostname() {
+        if h.len() > 64 {
+            bail!("hostname: longer than 64 bytes");
+        }
+    }
+    let maps = linux.uid_mappings().is_some() || linux.gid_mappings().is_some();
+    if maps && !has(LinuxNamespaceType::User) {
+        bail!("linux.uidMappings: needs a user namespace in linux.namespaces");
+    }
+    let user_ns_new = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if user_ns_new && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
+        bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+    }
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if !m.destination().is_absolute() {
+            bail!(
+                "mounts[{i}].destination {:?}: must be an absolute path",
+                m.destination()
+            );
+        }
+    }
+    for (key, _) in linux.sysctl().iter().flatten() {
+        if key.contains("..") || key.contains('/') && key.starts_with('/') {
+            bail!("linux.sysctl {key:?}: invalid name");
+        }
+    }
+    Ok(())
+}
