@@ -253,6 +253,30 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Sends `signal` to every process of the container (`kill --all`). SIGKILL on a cgroup2
+    /// directory uses cgroup.kill, which also catches processes forked meanwhile.
+    pub fn kill_all(&self, signal: nix::sys::signal::Signal) -> Result<()> {
+        use nix::sys::signal::{kill, Signal};
+        if signal == Signal::SIGKILL {
+            if let Some(dir) = self
+                .unified_dir()
+                .filter(|d| d.join("cgroup.kill").exists())
+            {
+                return fs::write(dir, "cgroup.kill", "1");
+            }
+        }
+        for pid in self.pids()? {
+            match kill(nix::unistd::Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => bail!(
+                    "cgroup kill_all: signal {signal} to pid {pid}: {}",
+                    e.desc()
+                ),
+            }
+        }
+        Ok(())
+    }
+
     /// Current statistics; controllers the host lacks leave their part at zero.
     pub fn stats(&self) -> Result<Stats> {
         let mut s = Stats::default();
