@@ -450,3 +450,24 @@ fn v2_missing_controller_is_a_clear_error() {
     );
     println!("SKIP: memory controller is bound to v1; v2 memory.max only checked for its error");
 }
+
+#[test]
+fn v2_device_rules_are_enforced_by_ebpf() {
+    let Some(mut f) = Fixture::v2("v2dev") else {
+        return;
+    };
+    let rules = r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]}"#;
+    f.cg.create(Some(&resources(rules))).unwrap();
+    f.spawn("head -c 1 /dev/zero >/dev/null && echo zero; echo x >/dev/null && echo null");
+    let out = f.children.pop().unwrap().wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        stdout, "null\n",
+        "only /dev/null (1:3) is allowed; stderr: {stderr}"
+    );
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+}

@@ -108,10 +108,23 @@ pub fn device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> String {
     )
 }
 
+/// `c 1:3 rw` allowed (/dev/null), a rule the unit tests share.
+#[cfg(test)]
+pub fn null_rw_rule() -> oci_spec::runtime::LinuxDeviceCgroup {
+    oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(oci_spec::runtime::LinuxDeviceType::C)
+        .major(1)
+        .minor(3)
+        .access("rw")
+        .build()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
+    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
     #[test]
     fn shares_to_weight_matches_runc() {
@@ -162,14 +175,7 @@ mod tests {
         assert_eq!(hugepage_size_name(2048), "2MB");
         assert_eq!(hugepage_size_name(1048576), "1GB");
         assert_eq!(hugepage_size_name(64), "64KB");
-        let rule = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::C)
-            .major(1)
-            .minor(3)
-            .access("rw")
-            .build()
-            .unwrap();
+        let rule = null_rw_rule();
         assert_eq!(device_rule(&rule), "c 1:3 rw");
         let all = LinuxDeviceCgroupBuilder::default()
             .allow(false)

@@ -6,6 +6,7 @@
 //! go to the cgroup2 mount when v1 lacks them.
 
 mod convert;
+mod devices_bpf;
 mod fs;
 mod mounts;
 mod stats;

@@ -59,16 +59,14 @@ pub fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
             bail!("cgroup network (net_cls/net_prio): not available on cgroup v2");
         }
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        // TODO: enforce with a BPF_PROG_TYPE_CGROUP_DEVICE program; until then the rules
-        // are not applied on v2 and the container sees the devices its mounts give it.
-        eprintln!("minirunc: warning: cgroup v2 device rules are not enforced yet");
-    }
     for (file, value) in &writes {
         fs::write(dir, file, value)?;
     }
     if let Some(unified) = r.unified() {
         write_unified(dir, unified)?;
+    }
+    if let Some(rules) = r.devices().as_deref().filter(|d| !d.is_empty()) {
+        super::devices_bpf::attach(dir, rules)?;
     }
     Ok(())
 }
