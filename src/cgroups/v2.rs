@@ -110,7 +110,7 @@ fn memory(m: &LinuxMemory, writes: &mut Writes) -> Result<()> {
     if let Some(r) = m.reservation() {
         writes.push(("memory.low".into(), v2_limit(r)));
     }
-    if m.swappiness().is_some_and(|s| s <= 100) {
+    if m.swappiness().is_some() {
         bail!("cgroup memory.swappiness: not available on cgroup v2");
     }
     if m.disable_oom_killer() == Some(true) {
