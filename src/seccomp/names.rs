@@ -36,26 +36,25 @@ const OPERATORS: [Op; 7] = [
     Op::ScmpCmpNe,
 ];
 
-/// Every architecture the spec names, with its libseccomp token (native is implicit, not listed).
-const ARCHES: [(Arch, ScmpArch); 18] = [
-    (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
-    (Arch::ScmpArchArm, ScmpArch::Arm),
-    (Arch::ScmpArchMips, ScmpArch::Mips),
-    (Arch::ScmpArchMips64, ScmpArch::Mips64),
-    (Arch::ScmpArchMips64n32, ScmpArch::Mips64N32),
-    (Arch::ScmpArchMipsel, ScmpArch::Mipsel),
-    (Arch::ScmpArchMipsel64, ScmpArch::Mipsel64),
-    (Arch::ScmpArchMipsel64n32, ScmpArch::Mipsel64N32),
-    (Arch::ScmpArchPpc, ScmpArch::Ppc),
-    (Arch::ScmpArchPpc64, ScmpArch::Ppc64),
-    (Arch::ScmpArchPpc64le, ScmpArch::Ppc64Le),
-    (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
-    (Arch::ScmpArchS390, ScmpArch::S390),
-    (Arch::ScmpArchS390x, ScmpArch::S390X),
-    (Arch::ScmpArchX32, ScmpArch::X32),
-    (Arch::ScmpArchX86, ScmpArch::X86),
-    (Arch::ScmpArchX86_64, ScmpArch::X8664),
-    (Arch::ScmpArchNative, ScmpArch::Native),
+/// Every architecture the spec names except native, which a filter always covers.
+const ARCHES: [Arch; 17] = [
+    Arch::ScmpArchAarch64,
+    Arch::ScmpArchArm,
+    Arch::ScmpArchMips,
+    Arch::ScmpArchMips64,
+    Arch::ScmpArchMips64n32,
+    Arch::ScmpArchMipsel,
+    Arch::ScmpArchMipsel64,
+    Arch::ScmpArchMipsel64n32,
+    Arch::ScmpArchPpc,
+    Arch::ScmpArchPpc64,
+    Arch::ScmpArchPpc64le,
+    Arch::ScmpArchRiscv64,
+    Arch::ScmpArchS390,
+    Arch::ScmpArchS390x,
+    Arch::ScmpArchX32,
+    Arch::ScmpArchX86,
+    Arch::ScmpArchX86_64,
 ];
 
 const FLAGS: [Flag; 3] = [
@@ -73,10 +72,26 @@ pub(super) fn spec_name<T: Serialize>(value: &T) -> String {
 }
 
 pub(super) fn scmp_arch(arch: Arch) -> ScmpArch {
-    ARCHES
-        .iter()
-        .find(|(spec, _)| *spec == arch)
-        .map_or(ScmpArch::Native, |(_, scmp)| *scmp)
+    match arch {
+        Arch::ScmpArchNative => ScmpArch::Native,
+        Arch::ScmpArchX86 => ScmpArch::X86,
+        Arch::ScmpArchX86_64 => ScmpArch::X8664,
+        Arch::ScmpArchX32 => ScmpArch::X32,
+        Arch::ScmpArchArm => ScmpArch::Arm,
+        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        Arch::ScmpArchMips => ScmpArch::Mips,
+        Arch::ScmpArchMips64 => ScmpArch::Mips64,
+        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
+        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
+        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
+        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
+        Arch::ScmpArchPpc => ScmpArch::Ppc,
+        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
+        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
+        Arch::ScmpArchS390 => ScmpArch::S390,
+        Arch::ScmpArchS390x => ScmpArch::S390X,
+        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
+    }
 }
 
 /// The API level of the libseccomp in use on this kernel (0 when it cannot tell).
@@ -119,8 +134,8 @@ pub fn supported_operators() -> Vec<String> {
 pub fn supported_archs() -> Vec<String> {
     ARCHES
         .iter()
-        .filter(|(arch, scmp)| *arch != Arch::ScmpArchNative && arch_addable(*scmp))
-        .map(|(arch, _)| spec_name(arch))
+        .filter(|arch| arch_addable(scmp_arch(**arch)))
+        .map(spec_name)
         .collect()
 }
 

@@ -64,6 +64,11 @@ pub fn errors_name_the_field() {
 
 pub fn features_lists_what_builds() {
     let actions = seccomp::supported_actions();
+    println!(
+        "actions {actions:?}\narchs {:?}\nflags {:?}",
+        seccomp::supported_archs(),
+        seccomp::supported_flags()
+    );
     for a in [
         "SCMP_ACT_ALLOW",
         "SCMP_ACT_ERRNO",
