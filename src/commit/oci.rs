@@ -1,0 +1,1 @@
+//! OCI image archive (placeholder while the tar side is built).
