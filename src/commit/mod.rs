@@ -14,7 +14,7 @@
 //!   size seen at stat time: the archive stays valid while the container runs.
 
 mod compress;
-
+mod oci;
 mod progress;
 mod tarsink;
 mod walk;
@@ -24,6 +24,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+pub use oci::{write_oci_archive, ImageConfig};
 
 /// Compression of the whole output stream (tar or layer blob).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
