@@ -427,14 +427,10 @@ fn oci_archive_is_valid_and_unpacks_with_umoci() {
     );
     let index = json(&layout.join("index.json"));
     let desc = &index["manifests"][0];
-    assert_eq!(
-        desc["annotations"]["org.opencontainers.image.ref.name"],
-        "v1"
-    );
-    assert_eq!(
-        desc["annotations"]["io.containerd.image.name"],
-        "localhost/minirunc-test:v1"
-    );
+    let full_name = "localhost/minirunc-test:v1";
+    let annotations = &desc["annotations"];
+    assert_eq!(annotations["org.opencontainers.image.ref.name"], full_name);
+    assert_eq!(annotations["io.containerd.image.name"], full_name);
     let digest = desc["digest"].as_str().unwrap();
     assert_eq!(sha256_file(&blob(&layout, digest)), digest);
     let manifest = json(&blob(&layout, digest));
@@ -468,7 +464,7 @@ fn oci_archive_is_valid_and_unpacks_with_umoci() {
         return;
     }
     let bundle = ov.dir("bundle");
-    let image_ref = format!("{}:v1", layout.display());
+    let image_ref = format!("{}:{full_name}", layout.display());
     run(
         "umoci",
         &["unpack", "--image", &image_ref, bundle.to_str().unwrap()],

@@ -9,6 +9,8 @@ use gzp::ZWriter;
 
 use super::{CommitOptions, Compression};
 
+const ZSTD_JOB: u32 = 2 << 20;
+
 /// Runs `f` with a writer that compresses into `out` as `opts` asks, finishes the stream and
 /// gives `out` back (the OCI writer needs its temp file back to copy the blob).
 pub(crate) fn with_compressor<W: Write + Send, T>(
@@ -32,6 +34,10 @@ pub(crate) fn with_compressor<W: Write + Send, T>(
             // A u32 worth of threads is far beyond any machine; cap rather than fail.
             enc.multithread(u32::try_from(threads).unwrap_or(u32::MAX))
                 .context("starting zstd worker threads")?;
+            // Smaller jobs than zstd's default (4 windows, 8 MiB at level 3): a third of the
+            // memory, and no slower (measured on /usr/share).
+            enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))
+                .context("setting zstd job size")?;
             let t = f(&mut enc)?;
             let mut out = enc.finish().context("finishing zstd stream")?;
             out.flush().context("flushing output")?;

@@ -113,6 +113,7 @@ pub fn write_oci_archive<W: Write + Send>(
         "layers": layers,
     });
     let manifest = add_json(&mut archive, &mut written, &temp_dir, &manifest)?;
+    let full_name = format!("{}:{}", image.name, image.tag);
     let index = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_INDEX,
@@ -120,9 +121,11 @@ pub fn write_oci_archive<W: Write + Send>(
             "mediaType": MEDIA_MANIFEST,
             "digest": manifest.0,
             "size": manifest.1,
+            // The full name in both: podman names the image after ref.name as it is, so a
+            // bare tag there would load as `localhost/<tag>:latest`.
             "annotations": {
-                "org.opencontainers.image.ref.name": image.tag,
-                "io.containerd.image.name": format!("{}:{}", image.name, image.tag),
+                "org.opencontainers.image.ref.name": full_name,
+                "io.containerd.image.name": full_name,
             },
         }],
     });
