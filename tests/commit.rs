@@ -57,6 +57,7 @@ fn build_rich_tree(root: &Path) {
     symlink("/nowhere/at/all", root.join("sub/dangling")).unwrap();
     mknod(&root.join("null"), libc::S_IFCHR, 1, 3);
     mknod(&root.join("fifo"), libc::S_IFIFO, 0, 0);
+    fs::hard_link(root.join("null"), root.join("sub/null-link")).unwrap();
     let long = "d".repeat(90);
     fs::create_dir_all(root.join(&long)).unwrap();
     write_file(
@@ -135,6 +136,7 @@ fn tree_round_trips_through_gnu_tar() {
     );
     assert!(want["plain.txt"].contains("xattr:user.foo"));
     assert!(want["sub/hard2"].contains("linkgroup=hard1"));
+    assert!(want["sub/null-link"].contains("linkgroup=null"));
     assert_same(&want, &listing(&dest, EXACT));
     // Sorted walk: the same tree gives the same bytes.
     let again = tmp.join("again.tar");

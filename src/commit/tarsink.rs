@@ -107,7 +107,7 @@ impl<'w> TarSink<'w> {
         let mut summary = self.summary;
         summary.tar_bytes = meter.bytes;
         let mut progress = self.progress;
-        progress.done(summary.entries, summary.tar_bytes);
+        progress.done(summary.entries, summary.file_bytes);
         Ok((summary, meter.hash.map(|h| hex(&h.finalize()))))
     }
 
@@ -122,20 +122,18 @@ impl<'w> TarSink<'w> {
         set_name(&mut self.name, e.rel, st.kind() == libc::S_IFDIR);
         self.write_pax(st.mtime, st.mtime_nsec)?;
         let path = Path::new(OsStr::from_bytes(&self.name));
+        // Any non-directory can have several names; later ones become link entries.
+        if st.nlink > 1 && st.kind() != libc::S_IFDIR {
+            if let Some(first) = self.links.get(&st.id) {
+                header.set_entry_type(EntryType::Link);
+                let first = Path::new(OsStr::from_bytes(first));
+                self.tar.append_link(&mut header, path, first)?;
+                return Ok(());
+            }
+            self.links.insert(st.id, e.rel.to_vec());
+        }
         match st.kind() {
             libc::S_IFREG => {
-                if st.nlink > 1 {
-                    if let Some(first) = self.links.get(&st.id) {
-                        header.set_entry_type(EntryType::Link);
-                        self.tar.append_link(
-                            &mut header,
-                            path,
-                            Path::new(OsStr::from_bytes(first)),
-                        )?;
-                        return Ok(());
-                    }
-                    self.links.insert(st.id, e.rel.to_vec());
-                }
                 header.set_entry_type(EntryType::Regular);
                 header.set_size(st.size);
                 self.tar.append_data(&mut header, path, io::empty())?;

@@ -215,10 +215,10 @@ pub fn listing(root: &Path, cmp: Compare) -> BTreeMap<String, String> {
                     .read_to_end(&mut data)
                     .unwrap();
                 line += &format!(" size={} sum={:x}", md.size(), checksum(&data));
-                if md.nlink() > 1 {
-                    let first = first_of_inode.entry(md.ino()).or_insert(rel.clone());
-                    line += &format!(" linkgroup={first}");
-                }
+            }
+            if !ft.is_dir() && md.nlink() > 1 {
+                let first = first_of_inode.entry(md.ino()).or_insert(rel.clone());
+                line += &format!(" linkgroup={first}");
             }
             if ft.is_symlink() {
                 line += &format!(" -> {}", fs::read_link(&path).unwrap().display());
