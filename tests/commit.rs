@@ -482,3 +482,18 @@ fn oci_archive_is_valid_and_unpacks_with_umoci() {
     let cfg: serde_json::Value = json(&bundle.join("config.json"));
     assert_eq!(cfg["process"]["cwd"], "/keep");
 }
+
+#[test]
+fn diff_refuses_redirected_directories() {
+    let tmp = TempDir::new("redirect");
+    let upper = tmp.join("upper");
+    fs::create_dir_all(upper.join("moved")).unwrap();
+    set_xattr(&upper.join("moved"), "trusted.overlay.redirect", b"/orig").unwrap();
+    let out = File::create(tmp.join("layer.tar")).unwrap();
+    let err = write_diff(&upper, out, &opts(Compression::None)).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("redirect_dir=off") && msg.contains("moved"),
+        "{msg}"
+    );
+}

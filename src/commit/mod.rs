@@ -11,7 +11,12 @@
 //!   as seen), so the image keeps `/proc`, `/sys`, a volume's mount point.
 //! - overlay's own `trusted.overlay.*` xattrs are never copied.
 //! - A file that shrinks while being read is padded with zeros, one that grows is cut at the
-//!   size seen at stat time: the archive stays valid while the container runs.
+//!   size seen at stat time, one deleted meanwhile is left out: the archive stays valid while
+//!   the container runs (it then holds what was on disk at the time, file by file).
+//! - Sockets are left out (tar has no type for them).
+//!
+//! Output: any `Write + Send` (compression runs on scoped threads). For stdout pass a `File`
+//! on fd 1 rather than `Stdout`, which is line-buffered and not `Send` when locked.
 
 mod compress;
 mod oci;

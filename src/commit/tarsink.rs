@@ -276,12 +276,11 @@ impl Visitor for TarSink<'_> {
         let file = if kind == libc::S_IFREG {
             // O_NONBLOCK: should the file be swapped for a fifo meanwhile, do not hang on it.
             let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-            Some(File::from(openat(
-                e.parent,
-                e.name,
-                flags,
-                FileMode::empty(),
-            )?))
+            match openat(e.parent, e.name, flags, FileMode::empty()) {
+                Ok(fd) => Some(File::from(fd)),
+                Err(nix::errno::Errno::ENOENT) => return Ok(()), // deleted since the stat
+                Err(err) => return Err(err).context("opening file"),
+            }
         } else {
             None
         };
@@ -290,7 +289,10 @@ impl Visitor for TarSink<'_> {
             (None, Some(d)) => Target::Fd(d),
             (None, None) => Target::Path(e.abs),
         };
-        self.xattrs.read(target).context("reading xattrs")?;
+        match self.xattrs.read(target) {
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            other => other.context("reading xattrs")?,
+        }
         if self.mode == Mode::Diff && self.overlay_whiteout(e)? {
             return Ok(());
         }

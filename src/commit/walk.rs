@@ -147,30 +147,32 @@ pub(crate) fn walk(
             continue;
         }
         let sub = if is_dir && !cut {
-            let d = Dir::openat(
-                // SAFETY: the parent frame outlives this call.
-                unsafe { BorrowedFd::borrow_raw(parent) },
-                name,
-                flags | OFlag::O_NOFOLLOW,
-                Mode::empty(),
-            )
-            .with_context(|| format!("opening directory {}", show(&path)))?;
-            Some(d)
+            // SAFETY: the parent frame outlives this call.
+            let parent_fd = unsafe { BorrowedFd::borrow_raw(parent) };
+            match Dir::openat(parent_fd, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
+                Ok(d) => Some(d),
+                Err(nix::errno::Errno::ENOENT) => continue, // removed since the stat
+                Err(err) => {
+                    return Err(err).with_context(|| format!("opening directory {}", show(&path)))
+                }
+            }
         } else {
             None
         };
         let abs = CStr::from_bytes_with_nul(&path).context("path")?;
-        visitor.visit(&Entry {
-            rel,
-            abs,
-            // SAFETY: the parent frame and `sub` live across the visit.
-            parent: unsafe { BorrowedFd::borrow_raw(parent) },
-            name,
-            stat: &stat,
-            dir: sub
-                .as_ref()
-                .map(|d| unsafe { BorrowedFd::borrow_raw(d.as_raw_fd()) }),
-        })?;
+        visitor
+            .visit(&Entry {
+                rel,
+                abs,
+                // SAFETY: the parent frame and `sub` live across the visit.
+                parent: unsafe { BorrowedFd::borrow_raw(parent) },
+                name,
+                stat: &stat,
+                dir: sub
+                    .as_ref()
+                    .map(|d| unsafe { BorrowedFd::borrow_raw(d.as_raw_fd()) }),
+            })
+            .with_context(|| format!("archiving {}", show(&path)))?;
         if let Some(d) = sub {
             let base = path.len() - 1;
             let frame =
