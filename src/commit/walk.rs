@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -108,8 +108,7 @@ pub(crate) fn walk(
         abs.push(0);
         let abs = CStr::from_bytes_with_nul(&abs)
             .with_context(|| format!("path {} holds a NUL byte", root.display()))?;
-        // SAFETY: root_dir lives until the end of this function.
-        let fd = unsafe { BorrowedFd::borrow_raw(root_dir.as_raw_fd()) };
+        let fd = root_dir.as_fd();
         visitor.visit(&Entry {
             rel: b"",
             abs,
@@ -128,13 +127,14 @@ pub(crate) fn walk(
             continue;
         };
         frame.next += 1;
+        let frame: &Frame = frame;
+        let parent = frame.dir.as_fd();
         let name_nul = &frame.names[start as usize..(start + len) as usize + 1];
         path.truncate(frame.base);
         path.push(b'/');
         path.extend_from_slice(name_nul);
         let name = CStr::from_bytes_with_nul(name_nul).context("directory entry name")?;
-        let parent = frame.dir.as_raw_fd();
-        let stat = match statx(parent, name, 0) {
+        let stat = match statx(parent.as_raw_fd(), name, 0) {
             Ok(s) => s,
             // Deleted since the listing (a running container): nothing to write.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -147,9 +147,7 @@ pub(crate) fn walk(
             continue;
         }
         let sub = if is_dir && !cut {
-            // SAFETY: the parent frame outlives this call.
-            let parent_fd = unsafe { BorrowedFd::borrow_raw(parent) };
-            match Dir::openat(parent_fd, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
+            match Dir::openat(parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty()) {
                 Ok(d) => Some(d),
                 Err(nix::errno::Errno::ENOENT) => continue, // removed since the stat
                 Err(err) => {
@@ -164,13 +162,10 @@ pub(crate) fn walk(
             .visit(&Entry {
                 rel,
                 abs,
-                // SAFETY: the parent frame and `sub` live across the visit.
-                parent: unsafe { BorrowedFd::borrow_raw(parent) },
+                parent,
                 name,
                 stat: &stat,
-                dir: sub
-                    .as_ref()
-                    .map(|d| unsafe { BorrowedFd::borrow_raw(d.as_raw_fd()) }),
+                dir: sub.as_ref().map(Dir::as_fd),
             })
             .with_context(|| format!("archiving {}", show(&path)))?;
         if let Some(d) = sub {
