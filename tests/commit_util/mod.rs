@@ -1,0 +1,311 @@
+//! Helpers for the commit tests: temp dirs and mounts cleaned up by Drop, tree listings, and a
+//! small OCI layer applier.
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory removed on drop, unless something is still mounted below it.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "minirunc-commit-{label}-{}-{n}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.0.to_string_lossy().into_owned();
+        if mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|m| m.starts_with(&prefix))
+        {
+            eprintln!("not removing {prefix}: a mount is still below it");
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A mount undone on drop (declare it after the TempDir holding it, so it drops first).
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// Mounts; None when the kernel refuses (the caller skips with a reason).
+    pub fn new(fstype: &str, source: &str, target: &Path, data: &str) -> Option<Mount> {
+        let c = |s: &str| CString::new(s).unwrap();
+        let t = CString::new(target.as_os_str().as_bytes()).unwrap();
+        // SAFETY: all pointers are NUL-terminated strings alive for the call.
+        let r = unsafe {
+            libc::mount(
+                c(source).as_ptr(),
+                t.as_ptr(),
+                c(fstype).as_ptr(),
+                0,
+                c(data).as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            eprintln!(
+                "mount {fstype} at {}: {}",
+                target.display(),
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(Mount(target.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let t = CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated path.
+        if unsafe { libc::umount2(t.as_ptr(), 0) } != 0 {
+            // SAFETY: as above; a busy mount is at least detached.
+            unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+pub fn run(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd).args(args).status().unwrap();
+    assert!(st.success(), "{cmd} {args:?} failed: {st}");
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = CString::new(name).unwrap();
+    // SAFETY: NUL-terminated strings and a live value slice.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+pub fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 65536];
+    // SAFETY: buffer pointer and length describe a live slice.
+    let n = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let mut out = BTreeMap::new();
+    if n <= 0 {
+        return out;
+    }
+    for name in names[..n as usize]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+    {
+        let cname = CString::new(name).unwrap();
+        let mut value = vec![0u8; 65536];
+        // SAFETY: as above.
+        let len = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                cname.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        assert!(len >= 0, "lgetxattr {}", path.display());
+        value.truncate(len as usize);
+        out.insert(String::from_utf8_lossy(name).into_owned(), value);
+    }
+    out
+}
+
+/// Sets atime and mtime (with nanoseconds) without following a symlink.
+pub fn set_mtime(path: &Path, secs: i64, nsec: i64) {
+    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let t = libc::timespec {
+        tv_sec: secs,
+        tv_nsec: nsec,
+    };
+    // SAFETY: NUL-terminated path and two timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(r, 0, "utimensat {}", path.display());
+}
+
+/// What a listing compares.
+#[derive(Clone, Copy)]
+pub struct Compare {
+    pub dir_mtime: bool,
+    pub nsec: bool,
+}
+
+/// One line per entry: type, mode, owner, size, mtime, rdev, link target, xattrs, content
+/// digest, and which other entry it is a hard link of.
+pub fn listing(root: &Path, cmp: Compare) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut first_of_inode: BTreeMap<u64, String> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let md = fs::symlink_metadata(&path).unwrap();
+            let ft = md.file_type();
+            let mut line = format!("mode={:o} uid={} gid={}", md.mode(), md.uid(), md.gid());
+            let mtime_wanted = !ft.is_symlink() && (cmp.dir_mtime || !ft.is_dir());
+            if mtime_wanted {
+                line += &format!(" mtime={}", md.mtime());
+                if cmp.nsec {
+                    line += &format!(".{:09}", md.mtime_nsec());
+                }
+            }
+            if ft.is_file() {
+                let mut data = Vec::new();
+                fs::File::open(&path)
+                    .unwrap()
+                    .read_to_end(&mut data)
+                    .unwrap();
+                line += &format!(" size={} sum={:x}", md.size(), checksum(&data));
+            }
+            if !ft.is_dir() && md.nlink() > 1 {
+                let first = first_of_inode.entry(md.ino()).or_insert(rel.clone());
+                line += &format!(" linkgroup={first}");
+            }
+            if ft.is_symlink() {
+                line += &format!(" -> {}", fs::read_link(&path).unwrap().display());
+            }
+            if ft.is_char_device() || ft.is_block_device() {
+                line += &format!(" rdev={}", md.rdev());
+            }
+            for (k, v) in xattrs(&path) {
+                line += &format!(" xattr:{k}={v:?}");
+            }
+            if ft.is_dir() {
+                stack.push(path.clone());
+            }
+            out.insert(rel, line);
+        }
+    }
+    out
+}
+
+fn checksum(data: &[u8]) -> u64 {
+    // FNV-1a: enough to tell contents apart in a test.
+    data.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+pub fn assert_same(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>) {
+    for (k, v) in expected {
+        assert_eq!(Some(v), got.get(k), "entry {k}");
+    }
+    for k in got.keys() {
+        assert!(expected.contains_key(k), "unexpected entry {k}");
+    }
+}
+
+/// Applies an uncompressed OCI layer over `dest` following the image spec's whiteout rules.
+pub fn apply_layer(layer: &Path, dest: &Path) {
+    let mut archive = tar::Archive::new(fs::File::open(layer).unwrap());
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().into_owned();
+        let name = path
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let parent = dest.join(path.parent().unwrap_or(Path::new("")));
+        if name == b".wh..wh..opq" {
+            // Opaque: what lower layers put here goes; this layer's entries follow.
+            for child in fs::read_dir(&parent).unwrap() {
+                remove_any(&child.unwrap().path());
+            }
+        } else if let Some(hidden) = name.strip_prefix(b".wh.") {
+            remove_any(&parent.join(std::ffi::OsStr::from_bytes(hidden)));
+        } else {
+            let target = dest.join(&path);
+            let is_dir = entry.header().entry_type().is_dir();
+            if let Ok(md) = fs::symlink_metadata(&target) {
+                if !(is_dir && md.is_dir()) {
+                    remove_any(&target);
+                }
+            }
+            let mut attrs = Vec::new();
+            if let Some(pax) = entry.pax_extensions().unwrap() {
+                for ext in pax {
+                    let ext = ext.unwrap();
+                    if let Some(name) = ext.key().unwrap().strip_prefix("SCHILY.xattr.") {
+                        attrs.push((name.to_string(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+            assert!(entry.unpack_in(dest).unwrap(), "unpack {}", path.display());
+            // The tar crate is built without its xattr feature: set them here.
+            for (name, value) in attrs {
+                set_xattr(&target, &name, &value).unwrap();
+            }
+        }
+    }
+}
+
+fn remove_any(path: &Path) {
+    match fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(path).unwrap(),
+        Ok(_) => fs::remove_file(path).unwrap(),
+        Err(_) => {}
+    }
+}
