@@ -21,17 +21,23 @@ def _first_problem(result):
     return ""
 
 
+def _ms(value):
+    return f"{value:>7.1f}" if value is not None else f"{'-':>7}"
+
+
 def table(results, out):
     width = max([len(r["name"]) for r in results] + [6])
     head = f"{'BUNDLE':<{width}}  {'RUNTIME':<10} {'RESULT':<6} " + " ".join(f"{s:>7}" for s in STEPS)
     print(head + "  FIRST DIFFERENCE (times in ms)", file=out)
     for res in results:
         for run in res["runs"]:
-            times = " ".join(f"{run.timings_ms.get(s, float('nan')):>7.1f}" for s in STEPS)
+            times = " ".join(_ms(run.timings_ms.get(s)) for s in STEPS)
             verdict = "pass" if run.passed else "FAIL"
             first = run.failures[0] if run.failures else ""
             print(f"{res['name']:<{width}}  {_short(run.runtime):<10} {verdict:<6} {times}  {first}",
                   file=out)
+            for more in run.failures[1:]:
+                print(f"{'':<{width}}    {more}", file=out)
         if len(res["runs"]) > 1:
             diffs = res["differences"]
             unexplained = [d for d in diffs if not d["accepted"]]
