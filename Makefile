@@ -13,7 +13,7 @@ INTEGRATION_SUITES := integration/containerd/run.sh integration/podman/run.sh
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
-.PHONY: all setup build rootfs demo test test-unit lint test-bundles test-compare test-integration \
+.PHONY: all setup build rootfs demo test test-unit lint test-harness test-bundles test-compare test-integration \
 	leak-check bench clean
 
 all: build
@@ -33,7 +33,7 @@ demo: setup build rootfs
 	RUNTIME=$(RUNTIME) scripts/demo.sh
 
 # The one command that runs everything (what .ci/run calls).
-test: setup build rootfs test-unit lint test-bundles test-compare test-integration leak-check
+test: setup build rootfs test-unit lint test-harness test-bundles test-compare test-integration leak-check
 
 test-unit:
 	$(CARGO) test --release
@@ -41,6 +41,10 @@ test-unit:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The harness must catch failures (timeouts, wrong output, leftovers): checked against runc.
+test-harness: rootfs
+	integration/harness-selftest/run $(RUNC)
 
 test-bundles: rootfs
 	$(BUNDLE_TEST) --runtime $(RUNTIME) bundle-examples
