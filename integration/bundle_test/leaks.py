@@ -34,17 +34,7 @@ def _cgroup_dirs(cid):
 
 
 def _processes_in_cgroup(cid):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cgroup", encoding="utf-8", errors="replace") as f:
-                if cid in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+    return [pid for pid, text in reaper.proc_files("cgroup") if cid in text]
 
 
 def leftovers(cid, root, paths):

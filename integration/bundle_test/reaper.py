@@ -55,20 +55,26 @@ def parent_of(pid):
     return None
 
 
-def live_children():
-    """Pids of our live (not zombie) children: after delete there must be none."""
-    me = os.getpid()
-    kids = []
+def proc_files(name):
+    """(pid, content of /proc/PID/NAME) for every process still there when read."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/{name}", encoding="utf-8", errors="replace") as f:
+                yield int(entry), f.read()
         except OSError:
             continue
+
+
+def live_children():
+    """Pids of our live (not zombie) children: after delete there must be none."""
+    me = os.getpid()
+    kids = []
+    for pid, stat in proc_files("stat"):
+        fields = stat.rsplit(")", 1)[1].split()
         if int(fields[1]) == me and fields[0] != "Z":
-            kids.append(int(entry))
+            kids.append(pid)
     return kids
 
 
