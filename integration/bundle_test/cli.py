@@ -4,6 +4,7 @@ import argparse
 import fnmatch
 import os
 import shutil
+import signal
 import sys
 
 from . import compare, reaper, report, runner
@@ -40,6 +41,10 @@ def discover(paths):
     return [os.path.abspath(b) for b in bundles]
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="bundle-test", description=DESCRIPTION)
     ap.add_argument("--runtime", default=None, help="runtime binary (default: target/release/minirunc)")
@@ -53,6 +58,17 @@ def parse_args(argv):
     ap.add_argument("--only", metavar="GLOB", help="run only bundles whose name matches GLOB")
     ap.add_argument("bundles", nargs="+", metavar="BUNDLE_DIR")
     return ap.parse_args(argv)
+
+
+def _test_bundle(n, bundle, runtimes, args, accepted, reap):
+    name = os.path.basename(bundle)
+    runs = []
+    for k, rt in enumerate(runtimes):
+        cid = f"mrt-{os.getpid()}-{n}-{k}-{name}"[:64]
+        runs.append(runner.run_bundle(rt, bundle, cid, args.root, args.timeout, reap))
+    diffs = compare.differences(name, runs[0], runs[1], accepted) if len(runs) > 1 else []
+    passed = all(r.passed for r in runs) and all(d["accepted"] for d in diffs)
+    return {"name": name, "bundle": bundle, "runs": runs, "differences": diffs, "passed": passed}
 
 
 def main(argv=None):
@@ -73,19 +89,16 @@ def main(argv=None):
     if not bundles:
         raise SystemExit("bundle-test: no bundles found")
 
+    signal.signal(signal.SIGTERM, _interrupt)
     reaper.become_subreaper()
     reap = reaper.Reaper()
     results = []
-    for n, bundle in enumerate(bundles):
-        name = os.path.basename(bundle)
-        runs = []
-        for k, rt in enumerate(runtimes):
-            cid = f"mrt-{os.getpid()}-{n}-{k}-{name}"[:64]
-            runs.append(runner.run_bundle(rt, bundle, cid, args.root, args.timeout, reap))
-        diffs = compare.differences(name, runs[0], runs[1], accepted) if len(runs) > 1 else []
-        passed = all(r.passed for r in runs) and all(d["accepted"] for d in diffs)
-        results.append({"name": name, "bundle": bundle, "runs": runs, "differences": diffs,
-                         "passed": passed})
+    try:
+        for n, bundle in enumerate(bundles):
+            results.append(_test_bundle(n, bundle, runtimes, args, accepted, reap))
+    except KeyboardInterrupt:
+        print("bundle-test: interrupted", file=sys.stderr)
+        return 130
 
     failed = sum(1 for r in results if not r["passed"])
     summary = {"passed": len(results) - failed, "failed": failed}

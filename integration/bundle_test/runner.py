@@ -156,7 +156,8 @@ class Lifecycle:
         rc, out, err = self.cmd("start", "start", self.cid)
         if rc != 0:
             raise Abort(f"start exited {rc}: {(err or out).strip()}")
-        self.state("state-started", ("running", "stopped"))
+        # A service must still run when it is killed; anything else may already be done.
+        self.state("state-started", ("running",) if "kill" in self.exp else ("running", "stopped"))
         deadline = time.monotonic() + self.timeout
         if "kill" in self.exp:
             self.kill_when_ready(deadline, out_path)
@@ -284,6 +285,12 @@ def run_bundle(runtime, bundle, cid, rootdir, timeout, reap):
     except (Abort, OSError) as e:
         lc.run.failures.append(str(e))
         lc.force_cleanup()
+    except KeyboardInterrupt:
+        # Interrupted (Ctrl-C or SIGTERM): still leave nothing behind.
+        lc.force_cleanup()
+        if not os.path.exists(os.path.join(lc.root, cid)):
+            shutil.rmtree(lc.work, ignore_errors=True)
+        raise
     lc.finish(out_path, err_path, rootfs_of(bundle))
     lc.run.timings_ms["total"] = round((time.monotonic() - t0) * 1000, 1)
     return lc.run
