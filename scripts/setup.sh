@@ -3,8 +3,8 @@
 # Idempotent and quiet: when every package is already installed it does not call apt-get at all.
 set -eu
 
-packages="busybox-static runc crun libseccomp-dev pkg-config containerd podman conmon umoci
-hyperfine time strace iproute2 jq python3 procps util-linux make"
+packages="busybox-static runc crun libseccomp-dev pkg-config containerd podman conmon catatonit
+containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make"
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup: must run as root (try: sudo make ...)" >&2
@@ -23,8 +23,9 @@ if [ -n "$missing" ]; then
     echo "setup: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
+    # Recommends stay on: podman needs several of them (CNI plugins, catatonit, uidmap, fuse-overlayfs).
     # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq $missing >/dev/null
 fi
 
 # The Rust toolchain is not an apt package here: rustup installs it for root in ~/.cargo/bin.
