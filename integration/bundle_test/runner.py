@@ -137,7 +137,8 @@ class Lifecycle:
         expect.prepare(self.bundle, self.exp)
         if self.own_root:
             os.mkdir(self.root, 0o700)
-        create = ["create", "--bundle", self.bundle]
+        pid_file = os.path.join(self.work, "init.pid")
+        create = ["create", "--bundle", self.bundle, "--pid-file", pid_file]
         if terminal:
             self.console = Console(os.path.join(self.work, "console.sock"))
             create += ["--console-socket", self.console.path]
@@ -153,6 +154,8 @@ class Lifecycle:
         self.pid = st.get("pid") or 0
         if not isinstance(self.pid, int) or self.pid <= 0:
             raise Abort(f"state-created: pid {self.pid!r}, expected > 0")
+        if self.read(pid_file).strip() != str(self.pid):
+            raise Abort(f"--pid-file holds {self.read(pid_file)!r}, state says pid {self.pid}")
         rc, out, err = self.cmd("start", "start", self.cid)
         if rc != 0:
             raise Abort(f"start exited {rc}: {(err or out).strip()}")
