@@ -1,0 +1,72 @@
+# minirunc: build, demo, tests, benchmarks. Containers need root: sudo make demo, sudo make test.
+# Every entry point that runs containers starts with `setup`, which installs what is missing (apt-get).
+
+CARGO ?= cargo
+# sudo resets PATH; rustup installs cargo for root in ~/.cargo/bin.
+export PATH := $(PATH):/root/.cargo/bin:$(HOME)/.cargo/bin
+
+RUNTIME ?= $(CURDIR)/target/release/minirunc
+RUNC ?= /usr/sbin/runc
+ROOTFS := bundle-examples/rootfs
+BUNDLE_TEST := integration/bundle-test
+INTEGRATION_SUITES := integration/containerd/run.sh integration/podman/run.sh
+
+# The test steps run in the order written, even under make -j.
+.NOTPARALLEL:
+.PHONY: all setup build rootfs demo test test-unit lint test-harness test-bundles test-compare test-integration \
+	leak-check bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(CARGO) build --release
+
+rootfs: $(ROOTFS)/bin/busybox
+
+$(ROOTFS)/bin/busybox: scripts/mkrootfs.sh
+	scripts/mkrootfs.sh $(ROOTFS)
+
+demo: setup build rootfs
+	RUNTIME=$(RUNTIME) scripts/demo.sh
+
+# The one command that runs everything (what .ci/run calls).
+test: setup build rootfs test-unit lint test-harness test-bundles test-compare test-integration leak-check
+
+test-unit:
+	$(CARGO) test --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# The harness must catch failures (timeouts, wrong output, leftovers): checked against runc.
+test-harness: rootfs
+	integration/harness-selftest/run $(RUNC)
+
+test-bundles: rootfs
+	$(BUNDLE_TEST) --runtime $(RUNTIME) bundle-examples
+
+test-compare: rootfs
+	$(BUNDLE_TEST) --runtime $(RUNTIME) --compare $(RUNC) bundle-examples
+
+test-integration:
+	@for suite in $(INTEGRATION_SUITES); do \
+		if [ -x $$suite ]; then \
+			echo "== $$suite"; RUNTIME=$(RUNTIME) $$suite || exit 1; \
+		else \
+			echo "== $$suite: not present, skipped"; \
+		fi; \
+	done
+
+leak-check:
+	integration/leak-check.sh
+
+bench: setup build rootfs
+	@if [ -x bench/run.sh ]; then RUNTIME=$(RUNTIME) bench/run.sh; else echo "bench/run.sh: not present"; fi
+
+clean:
+	$(CARGO) clean
+	rm -rf build $(ROOTFS)

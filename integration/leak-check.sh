@@ -1,0 +1,73 @@
+#!/bin/sh
+# List what tests left on the host: mounts, cgroups, processes and state/data dirs whose names contain
+# "minirunc" or the test marker "mrt-" (every test container id starts with mrt-). Exit 1 if any.
+# Zombies (<defunct>) of containerd shims and conmon are ignored: their parents reap them later.
+set -u
+
+found=0
+report() {
+    # $1: kind; stdin: one leftover per line
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        echo "leak-check: $1: $line"
+        found=1
+    done
+}
+
+pattern='minirunc|mrt-'
+
+# Mounts: mount point or source (the field after " - fstype").
+report mount <<EOF2
+$(awk '{ split($0, halves, " - "); split(halves[2], right, " ");
+         if ($5 ~ /minirunc|mrt-/ || right[2] ~ /minirunc|mrt-/) print $5 " (" right[1] " from " right[2] ")" }' \
+    /proc/self/mountinfo)
+EOF2
+
+# Cgroups, every hierarchy (v1 controllers and the unified one).
+report cgroup <<EOF2
+$(find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -type d 2>/dev/null | grep -E "$pattern")
+EOF2
+
+# Processes: a minirunc binary, an argument with the marker, or membership of such a cgroup.
+procs=""
+for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    comm=$(cat "$p/comm" 2>/dev/null) || continue
+    state=$(awk '{ print $3 }' "$p/stat" 2>/dev/null)
+    if [ "$state" = Z ]; then
+        case $comm in containerd-shim*|conmon) continue ;; esac
+    fi
+    args=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+    if [ "${comm#minirunc}" != "$comm" ] || printf '%s' "$args" | grep -q 'mrt-' ||
+        grep -qE "$pattern" "$p/cgroup" 2>/dev/null; then
+        procs="$procs$pid $state $comm: $args
+"
+    fi
+done
+report process <<EOF2
+$procs
+EOF2
+
+# State and data dirs: the runtime's default dirs may exist but must be empty; test dirs must be gone.
+dirs=""
+for d in /run/minirunc* /var/lib/minirunc*; do
+    [ -d "$d" ] || continue
+    for entry in "$d"/* "$d"/.[!.]*; do
+        [ -e "$entry" ] && dirs="$dirs$entry
+"
+    done
+done
+for d in /tmp/minirunc-test* /run/*/mrt-* /run/*/*/mrt-* /run/*/*/*/mrt-* /tmp/mrt-*; do
+    [ -e "$d" ] && dirs="$dirs$d
+"
+done
+report "state dir" <<EOF2
+$dirs
+EOF2
+
+if [ "$found" = 1 ]; then
+    echo "leak-check: leftovers found" >&2
+    exit 1
+fi
+echo "leak-check: nothing left behind"
