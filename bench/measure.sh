@@ -65,7 +65,8 @@ flush() {
 cleanup_runtime() {
     local name=$1 id
     [ -n "${ROOT[$name]:-}" ] && [ -d "${ROOT[$name]}" ] || return 0
-    for id in $(rt_list "$name"); do
+    # `list` and the state directories both, in case one of them is what broke.
+    for id in $({ rt_list "$name"; find "${ROOT[$name]}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'; } | sort -u); do
         stop_delete "$name" "$id" || echo "measure: could not delete $name container $id" >&2
     done
     rm -rf "${ROOT[$name]}"
@@ -86,12 +87,21 @@ cleanup() {
     for name in "${!ROOT[@]}"; do cleanup_runtime "$name"; done
     if [ -n "$PREMOUNTED" ] && mountpoint -q "$PREMOUNTED"; then umount "$PREMOUNTED"; fi
     rm -rf "$STATE" "$BENCH_DIR/out-$MODE"
-    # Every container id ends in -PID: a cgroup left with that suffix is a runtime's leftover.
-    find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -depth -type d -name "*-$$" 2>/dev/null |
-        while read -r dir; do
-            echo "measure: removing leftover cgroup $dir" >&2
-            rmdir "$dir"
-        done
+    sweep_cgroups
+}
+
+# Every container id ends in -PID: a cgroup left with that suffix is a runtime's leftover. One
+# retry after a pause, for removals the runtimes still have in flight.
+sweep_cgroups() {
+    local left dir
+    left=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -depth -type d -name "*-$$" 2>/dev/null)
+    [ -z "$left" ] && return
+    sleep 0.5
+    for dir in $left; do
+        # Plain directories in the private tmpfs of the cgroup2-hidden pass vanish with it.
+        [ -d "$dir" ] && [[ $(stat -fc %T "$dir") == cgroup* ]] || continue
+        rmdir "$dir" 2>/dev/null || echo "measure: could not remove leftover cgroup $dir" >&2
+    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -129,7 +139,7 @@ setup_runtimes() {
         fi
         BIN[$name]=$bin ROOT[$name]=$STATE/$name BUNDLE[$name]=$BENCH_DIR/bundle-true
         emit I "version-$name" "$("$bin" --version 2>&1 | head -n1)"
-        if ! out=$("$bin" --root "${ROOT[$name]}" run --bundle "${BUNDLE[$name]}" "smoke-$$" </dev/null 2>&1); then
+        if ! out=$("$bin" --root "${ROOT[$name]}" run --bundle "${BUNDLE[$name]}" "smoke-$name-$$" </dev/null 2>&1); then
             reason=$(printf '%s' "$out" | tr '\n' ' ' | cut -c1-160)
             emit N '*' "$name" "smoke test (run /bin/true) failed: ${reason:-no message}"
             cleanup_runtime "$name"
@@ -151,7 +161,7 @@ setup_premounted() {
         return
     fi
     PREMOUNTED=$dir
-    if rt "$name" run --bundle "${BUNDLE[$name]}" "smoke-$$"; then
+    if rt "$name" run --bundle "${BUNDLE[$name]}" "smoke-$name-$$"; then
         PREMOUNT_OK=1
     else
         emit N lifecycle "$name" "smoke test on the pre-mounted rootfs failed (see $ERRLOG)"
@@ -164,7 +174,7 @@ bench_lifecycle() {
     echo "[$MODE] lifecycle: ${#list[@]} commands x $N_LIFE, interleaved" >&2
     for i in $(seq "$N_LIFE"); do
         for name in "${list[@]}"; do
-            if timed lifecycle "$name" "l-$i-$$"; then sample T lifecycle "$name" "$US"; else fail lifecycle "$name"; fi
+            if timed lifecycle "$name" "l-$name-$i-$$"; then sample T lifecycle "$name" "$US"; else fail lifecycle "$name"; fi
         done
     done
     flush
@@ -176,7 +186,7 @@ bench_verbs() {
     echo "[$MODE] verbs create/start/state/kill/delete x $N_VERB" >&2
     for i in $(seq "$N_VERB"); do
         for name in "${MEASURED[@]}"; do
-            id=v-$i-$$
+            id=v-$name-$i-$$
             for verb in create start state kill delete; do
                 case $verb in
                 create) timed rt "$name" create --bundle "$BENCH_DIR/bundle-sleep" "$id" ;;
@@ -192,10 +202,10 @@ bench_verbs() {
 }
 
 bench_exec() {
-    local i name id=x-$$ live=()
+    local i name live=()
     echo "[$MODE] exec x $N_EXEC" >&2
     for name in "${MEASURED[@]}"; do
-        if rt "$name" run --detach --bundle "$BENCH_DIR/bundle-sleep" "$id"; then
+        if rt "$name" run --detach --bundle "$BENCH_DIR/bundle-sleep" "x-$name-$$"; then
             live+=("$name")
         else
             emit N exec "$name" "could not start the sleep container"
@@ -203,11 +213,19 @@ bench_exec() {
     done
     for i in $(seq "$N_EXEC"); do
         for name in "${live[@]}"; do
-            if timed rt "$name" exec "$id" /bin/true; then sample T exec "$name" "$US"; else fail exec "$name"; fi
+            if timed rt "$name" exec "x-$name-$$" /bin/true; then sample T exec "$name" "$US"; else fail exec "$name"; fi
         done
     done
-    for name in "${live[@]}"; do stop_delete "$name" "$id"; done
+    for name in "${live[@]}"; do stop_delete "$name" "x-$name-$$"; done
     flush
+}
+
+# Peak RSS of a created container's init so far (it waits on the exec fifo: the runtime's code only).
+init_hwm() {
+    local pid kib
+    pid=$("${BIN[$1]}" --root "${ROOT[$1]}" state "$2" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+    kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/${pid:-0}/status" 2>/dev/null)
+    if [ -n "$kib" ]; then sample M init "$1" "$kib"; else fail rss-init "$1"; fi
 }
 
 # Peak RSS (GNU time %M: the runtime process and the children it reaped) during create and run.
@@ -217,10 +235,11 @@ bench_rss() {
     for i in $(seq "$N_RSS"); do
         if /usr/bin/time -f %M -o "$kib" "$FLOOR" "$ROOTFS" 2>>"$ERRLOG"; then sample M run floor "$(tail -n1 "$kib")"; fi
         for name in "${MEASURED[@]}"; do
-            id=m-$i-$$
+            id=m-$name-$i-$$
             if /usr/bin/time -f %M -o "$kib" "${BIN[$name]}" --root "${ROOT[$name]}" create \
                 --bundle "$BENCH_DIR/bundle-sleep" "$id" </dev/null >/dev/null 2>>"$ERRLOG"; then
                 sample M create "$name" "$(tail -n1 "$kib")"
+                init_hwm "$name" "$id"
             else
                 fail rss-create "$name"
             fi
@@ -246,7 +265,7 @@ bench_concurrent() {
             : >"$failfile"
             t0=$(now_us)
             for j in $(seq "$N_CONC"); do
-                { lifecycle "$name" "c-$r-$j-$$" </dev/null >/dev/null 2>>"$ERRLOG" || echo x >>"$failfile"; } &
+                { lifecycle "$name" "c-$name-$r-$j-$$" </dev/null >/dev/null 2>>"$ERRLOG" || echo x >>"$failfile"; } &
             done
             wait
             sample T concurrent "$name" $(($(now_us) - t0))
@@ -268,7 +287,7 @@ bench_sequential() {
         for name in floor "${MEASURED[@]}"; do
             t0=$(now_us)
             for k in $(seq "$SEQ_BATCH"); do
-                lifecycle "$name" "s-$b-$k-$$" </dev/null >/dev/null 2>>"$ERRLOG" || fail sequential "$name"
+                lifecycle "$name" "s-$name-$b-$k-$$" </dev/null >/dev/null 2>>"$ERRLOG" || fail sequential "$name"
             done
             sample T "batch-$b" "$name" $((($(now_us) - t0) / SEQ_BATCH))
         done
@@ -284,7 +303,7 @@ bench_hyperfine() {
     echo "[$MODE] hyperfine cross-check x $N_HF" >&2
     args+=(-n floor "$FLOOR $ROOTFS")
     for name in "${MEASURED[@]}"; do
-        args+=(-n "$name" "${BIN[$name]} --root ${ROOT[$name]} run --bundle ${BUNDLE[$name]} hf-$$")
+        args+=(-n "$name" "${BIN[$name]} --root ${ROOT[$name]} run --bundle ${BUNDLE[$name]} hf-$name-$$")
     done
     if hyperfine -N --style none --warmup 3 --runs "$N_HF" --export-json "$json" "${args[@]}" \
         </dev/null >/dev/null 2>>"$ERRLOG"; then

@@ -23,6 +23,8 @@ ${BENCH_SECONDS:-?} s.$([ "${BENCH_QUICK:-0}" = 1 ] && printf '\n\n**Quick run (
 | RAM | $mem |
 | Kernel | $(uname -r) |
 | OS | $(. /etc/os-release && echo "$PRETTY_NAME") |
+| Load average (1, 5, 15 min) | ${BENCH_LOAD_START:-?} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end |
+| Runtimes asked for | RUNTIMES="$RUNTIMES" |
 | cgroups | $(mountpoint -q /sys/fs/cgroup/unified && echo "hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified" || stat -fc %T /sys/fs/cgroup) |
 EOF
 for name in $RUNTIMES; do
