@@ -184,8 +184,17 @@ pub fn switch_user(process: &Process) -> Result<()> {
     caps::set(None, CapSet::Permitted, &get(LinuxCapabilities::permitted))
         .context("set permitted capabilities")?;
     caps::clear(None, CapSet::Ambient).context("clear ambient capabilities")?;
+    // The kernel allows an ambient capability only if it is permitted and inheritable; runc
+    // skips the others rather than failing, and so do we.
+    let (permitted, inheritable) = (
+        get(LinuxCapabilities::permitted),
+        get(LinuxCapabilities::inheritable),
+    );
     for cap in get(LinuxCapabilities::ambient) {
-        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise ambient {cap}"))?;
+        if permitted.contains(&cap) && inheritable.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap)
+                .with_context(|| format!("raise ambient {cap}"))?;
+        }
     }
     // init ran with umask 0 to create devices with exact modes; runc's default is 022.
     let mask = user.umask().unwrap_or(0o022);

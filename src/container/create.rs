@@ -56,6 +56,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
     let mut undo = Undo {
         dir: dir.clone(),
         layers: None,
+        cgroup: None,
         init_pid: None,
     };
     let _lock = Lock::exclusive(&dir)?;
@@ -86,6 +87,11 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
         undo.layers = Some(l.clone());
         st.layers = Some(l);
     }
+    let cgroup = super::cgroup::for_spec(&spec, id)?;
+    st.cgroup_path = Some(cgroup.path().to_path_buf());
+    undo.cgroup = Some(cgroup);
+    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
+    cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
     let fifo = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("create the exec fifo")?;
     let exec_fifo = nix::fcntl::open(
@@ -107,7 +113,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
         layers: st.layers.clone(),
-        cgroup_path: None,
+        cgroup_path: st.cgroup_path.clone(),
         cgroup_ns,
     };
     let launch = Launch {
@@ -125,6 +131,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
     let mut rt = CreateRuntime {
         spec: &spec,
         state: &st,
+        cgroup,
     };
     let pid = process::spawn(&launch, &mut rt)?;
     drop(launch);
@@ -147,11 +154,12 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
 struct CreateRuntime<'a> {
     spec: &'a oci_spec::runtime::Spec,
     state: &'a State,
+    cgroup: &'a crate::cgroups::Cgroup,
 }
 
 impl process::Runtime for CreateRuntime<'_> {
-    fn intermediate_started(&mut self, _pid: i32) -> Result<()> {
-        Ok(())
+    fn intermediate_started(&mut self, pid: i32) -> Result<()> {
+        self.cgroup.add_pid(pid)
     }
 
     fn has_create_hooks(&self) -> bool {
@@ -212,12 +220,14 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 struct Undo {
     dir: PathBuf,
     layers: Option<crate::state::Layers>,
+    cgroup: Option<crate::cgroups::Cgroup>,
     init_pid: Option<i32>,
 }
 
 impl Undo {
     fn disarm(mut self) {
         self.layers = None;
+        self.cgroup = None;
         self.init_pid = None;
         self.dir = PathBuf::new();
     }
@@ -234,6 +244,12 @@ impl Drop for Undo {
                 nix::sys::signal::Signal::SIGKILL,
             );
             super::wait_gone(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(nix::sys::signal::Signal::SIGKILL);
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup after a failed create: {e:#}"));
+            }
         }
         if let Some(l) = &self.layers {
             if let Err(e) = layers::remove(l) {

@@ -17,7 +17,8 @@ pub fn load(paths: &Paths, id: &str) -> Result<State> {
 }
 
 pub fn status_of(paths: &Paths, st: &State) -> Status {
-    st.status(&state::container_dir(&paths.root, &st.id), || false)
+    let frozen = || super::cgroup::of_state(st).is_some_and(|cg| cg.is_frozen().unwrap_or(false));
+    st.status(&state::container_dir(&paths.root, &st.id), frozen)
 }
 
 fn spec_of(st: &State) -> Result<Spec> {
@@ -89,6 +90,11 @@ pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
     if matches!(status, Status::Stopped | Status::Creating) && !all {
         bail!("container not running");
     }
+    if all {
+        if let Some(cg) = super::cgroup::of_state(&st) {
+            return cg.kill_all(sig);
+        }
+    }
     if status != Status::Stopped {
         send(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))?;
     }
@@ -106,11 +112,17 @@ pub fn delete(paths: &Paths, id: &str, force: bool) -> Result<()> {
         _ if force => {}
         other => bail!("cannot delete container {id} that is not stopped: {other}"),
     }
+    let cgroup = super::cgroup::of_state(&st);
     if status != Status::Stopped {
         let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
         if !wait_gone(st.pid, None) {
             bail!("container {id}: init {} did not die after SIGKILL", st.pid);
         }
+    }
+    if let Some(cg) = &cgroup {
+        // Processes left behind by init (in its pid namespace they die with it; without one not).
+        cg.kill_all(Signal::SIGKILL)?;
+        cg.destroy()?;
     }
     if let Some(l) = &st.layers {
         layers::remove(l)?;

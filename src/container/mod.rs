@@ -1,5 +1,6 @@
 //! The library behind the verbs: one function per lifecycle operation on a container.
 
+mod cgroup;
 mod create;
 mod lifecycle;
 
