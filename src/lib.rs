@@ -3,6 +3,9 @@
 //! The binary (`main.rs`) parses the command line and calls one function per verb in
 //! [`commands`] and [`container`]; everything that knows about containers lives below.
 
+/// The runtime-spec version minirunc implements (reported by `state` and `--version`).
+pub const SPEC_VERSION: &str = "1.2.0";
+
 pub mod cgroups;
 pub mod cli;
 pub mod commands;

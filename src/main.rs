@@ -11,7 +11,7 @@ fn main() {
             "commit: {}",
             option_env!("MINIRUNC_COMMIT").unwrap_or("unknown")
         );
-        println!("spec: 1.2.0");
+        println!("spec: {}", minirunc::SPEC_VERSION);
         return;
     }
     if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {

@@ -64,6 +64,8 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         .as_ref()
         .ok_or_else(|| anyhow!("root: missing"))?;
     let path = bundle.join(root.path());
+    let path =
+        std::fs::canonicalize(&path).with_context(|| format!("root.path {}", path.display()))?;
     let meta = std::fs::metadata(&path).with_context(|| format!("root.path {}", path.display()))?;
     if !meta.is_dir() {
         bail!("root.path {}: not a directory", path.display());

@@ -151,8 +151,10 @@ impl State {
             "rootfs": self.rootfs,
             "created": self.created,
             "owner": self.owner,
-            "annotations": self.annotations,
         });
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::json!(self.annotations);
+        }
         v["rootfsMode"] = serde_json::json!(if self.layers.is_some() {
             "cow"
         } else {

@@ -63,7 +63,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
 
     let annotations = spec.annotations().as_ref();
     let mut st = State {
-        oci_version: spec.version().clone(),
+        oci_version: crate::SPEC_VERSION.to_string(),
         id: id.to_string(),
         pid: 0,
         bundle: bundle.clone(),
