@@ -54,6 +54,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Run(a) => commands::run(&paths, a),
         Command::List(a) => commands::list(&paths, a),
         Command::Spec(a) => commands::spec(a),
+        Command::Exec(a) => commands::exec(&paths, a),
         other => anyhow::bail!("{other:?}: not implemented yet"),
     }
 }

@@ -8,6 +8,8 @@
 //! | 3    | intermediate -> runtime| `InitPid(pid)`   | init forked (host pid); the intermediate exits  |
 //! | 4    | init -> runtime        | `MountsReady`    | only with prestart/createRuntime hooks: run them |
 //! | 5    | runtime -> init        | `HooksDone`      | hooks succeeded                                 |
+//! | 5a   | child -> runtime       | `SeccompFd(n)`   | only with listenerPath: take fd n (pidfd_getfd) and pass it on |
+//! | 5b   | runtime -> child       | `Proceed`        | the fd was handed to the listener               |
 //! | 6    | init -> runtime        | `Ready`          | set up; init now waits on the exec fifo (exec: about to execve) |
 //! | any  | child -> runtime       | `Error{..}`      | a step failed: errno and message; the child exits |
 //!
@@ -26,6 +28,7 @@ pub enum Message {
     InitPid(i32),
     MountsReady,
     HooksDone,
+    SeccompFd(i32),
     Ready,
     Error { errno: i32, message: String },
 }

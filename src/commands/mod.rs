@@ -1,7 +1,10 @@
 //! One function per verb: flags in, the library's answer out, runc's output shapes.
 
+mod exec;
 mod run;
+mod wait;
 
+pub use exec::exec;
 pub use run::run;
 
 use anyhow::{bail, Context, Result};

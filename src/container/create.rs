@@ -169,6 +169,10 @@ impl process::Runtime for CreateRuntime<'_> {
             .is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some())
     }
 
+    fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> Result<()> {
+        seccomp_handoff(self.spec, self.state, Status::Creating, pid, fd)
+    }
+
     fn run_create_hooks(&mut self, init_pid: i32) -> Result<()> {
         let state = hook_state(self.state, Status::Creating, init_pid);
         if let Some(h) = self.spec.hooks() {
@@ -185,6 +189,28 @@ impl process::Runtime for CreateRuntime<'_> {
         }
         Ok(())
     }
+}
+
+/// Send a process's seccomp notify fd to the spec's listenerPath with the container state.
+pub fn seccomp_handoff(
+    spec: &oci_spec::runtime::Spec,
+    st: &State,
+    status: Status,
+    pid: i32,
+    fd: OwnedFd,
+) -> Result<()> {
+    use std::os::fd::AsFd;
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .context("linux.seccomp")?;
+    let path = seccomp
+        .listener_path()
+        .as_ref()
+        .context("linux.seccomp.listenerPath")?;
+    let metadata = seccomp.listener_metadata().as_deref().unwrap_or_default();
+    crate::seccomp::send_to_listener(path, metadata, &hook_state(st, status, pid), fd.as_fd())
 }
 
 /// The OCI state JSON given to hooks.

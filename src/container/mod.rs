@@ -2,9 +2,11 @@
 
 mod cgroup;
 mod create;
+mod exec;
 mod lifecycle;
 
-pub use create::{create, hook_state, write_pid_file, CreateOptions};
+pub use create::{create, hook_state, seccomp_handoff, write_pid_file, CreateOptions};
+pub use exec::exec;
 pub use lifecycle::{delete, kill, load, start, status_of};
 
 use std::path::PathBuf;

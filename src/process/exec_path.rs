@@ -33,6 +33,9 @@ pub fn resolve(arg0: &str, env: &[String]) -> Result<CString> {
 fn check(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => bail!("exec: {:?}: is a directory: permission denied", path),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            bail!("exec: {:?}: permission denied", path)
+        }
         Ok(_) => Ok(()),
         Err(e) => bail!("exec: {:?}: {}", path, crate::errors::describe(&e)),
     }

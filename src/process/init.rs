@@ -6,11 +6,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Process, Spec};
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use super::{exec_path, Launch, Role};
 use crate::sync::{Channel, Message};
-use crate::{hooks, rootfs, security};
+use crate::{hooks, rootfs, seccomp, security};
 
 pub fn run(launch: &Launch, chan: Channel) -> ! {
     let result = match &launch.role {
@@ -52,23 +52,23 @@ fn container_init(
     rootfs::switch_root(&root, no_pivot)?;
     rootfs::finish(spec)?;
     set_kernel_params(spec)?;
-    let program = prepare_process(launch)?;
+    let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
 
     wait_for_start(exec_fifo)?;
     if let Some(list) = hooks.and_then(|h| h.start_container().as_deref()) {
         hooks::run("startContainer", list, &launch.hook_state)?;
     }
-    program.exec()
+    program.exec(chan)
 }
 
 fn exec_process(launch: &Launch, chan: &Channel) -> Result<()> {
     if launch.console.is_some() {
         nix::unistd::setsid().context("setsid")?;
     }
-    let program = prepare_process(launch)?;
+    let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
-    program.exec()
+    program.exec(chan)
 }
 
 /// sysctl, hostname and domainname: only meaningful inside the new namespaces.
@@ -96,10 +96,15 @@ struct Program {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// A seccomp filter still to load: the last thing before execve.
+    seccomp: Option<libseccomp::ScmpFilterContext>,
 }
 
 impl Program {
-    fn exec(self) -> Result<()> {
+    fn exec(self, chan: &Channel) -> Result<()> {
+        if let Some(filter) = &self.seccomp {
+            load_seccomp(filter, chan)?;
+        }
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Err(anyhow::Error::new(err).context(format!("exec {:?}", self.path)))
     }
@@ -111,9 +116,29 @@ fn cstrings(list: &[String], what: &str) -> Result<Vec<CString>> {
         .collect()
 }
 
-/// The part common to init and exec: limits, terminal, fds, user, capabilities, cwd.
-fn prepare_process(launch: &Launch) -> Result<Program> {
+/// Load the filter; with a listener, hand the notify fd to the runtime and wait until it is passed on.
+fn load_seccomp(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Result<()> {
+    if let Some(fd) = seccomp::load(filter)? {
+        chan.send(&Message::SeccompFd(fd.as_raw_fd()))?;
+        chan.expect(&Message::Proceed)?;
+    }
+    Ok(())
+}
+
+/// The part common to init and exec: limits, terminal, fds, user, capabilities, cwd, and the
+/// seccomp filter at the latest point its profile allows.
+fn prepare_process(launch: &Launch, chan: &Channel) -> Result<Program> {
     let process: &Process = launch.process;
+    let seccomp_spec = launch
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref());
+    let mut filter = seccomp_spec.map(seccomp::build).transpose()?;
+    let nnp = process.no_new_privileges() == Some(true);
+    // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before the capabilities go (as runc).
+    // A listener must get its fd during create, before init waits on the exec fifo.
+    let listener = seccomp_spec.is_some_and(|s| s.listener_path().is_some());
     security::apply_limits(process)?;
     if let Some(console) = &launch.console {
         crate::tty::setup(console)?;
@@ -122,17 +147,26 @@ fn prepare_process(launch: &Launch) -> Result<Program> {
     let args = process.args().as_deref().unwrap_or_default();
     let env = process.env().as_deref().unwrap_or_default();
     let path = exec_path::resolve(args.first().map(String::as_str).unwrap_or_default(), env)?;
-    let program = Program {
-        path,
-        args: cstrings(args, "process.args")?,
-        env: cstrings(env, "process.env")?,
-    };
+    let (args, env) = (
+        cstrings(args, "process.args")?,
+        cstrings(env, "process.env")?,
+    );
+    if !nnp {
+        if let Some(f) = filter.take() {
+            load_seccomp(&f, chan)?;
+        }
+    }
     security::switch_user(process)?;
     let cwd = process.cwd();
     nix::unistd::chdir(cwd)
         .with_context(|| format!("chdir to cwd ({}) set in config.json failed", cwd.display()))?;
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         security::set_no_new_privs()?;
+    }
+    if listener {
+        if let Some(f) = filter.take() {
+            load_seccomp(&f, chan)?;
+        }
     }
     if let Some(cpus) = process
         .exec_cpu_affinity()
@@ -141,7 +175,12 @@ fn prepare_process(launch: &Launch) -> Result<Program> {
     {
         security::set_affinity(cpus)?;
     }
-    Ok(program)
+    Ok(Program {
+        path,
+        args,
+        env,
+        seccomp: filter,
+    })
 }
 
 /// Mark every fd from 3+N on close-on-exec, so nothing of the host but stdio and the

@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::{LinuxIdMapping, Process, Spec};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::rootfs::RootPlan;
 use crate::sync::{self, Channel, Message};
@@ -48,6 +48,8 @@ pub trait Runtime {
     fn run_create_hooks(&mut self, init_pid: i32) -> Result<()>;
     /// Whether `run_create_hooks` has anything to do (saves a round trip when not).
     fn has_create_hooks(&self) -> bool;
+    /// The process loaded a seccomp filter with a listener: hand its notify fd on.
+    fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> Result<()>;
 }
 
 /// Fork the intermediate and drive the protocol until the process is ready; returns its host pid.
@@ -110,7 +112,19 @@ fn drive(
         rt.run_create_hooks(pid)?;
         chan.send(&Message::HooksDone)?;
     }
-    chan.expect(&Message::Ready)?;
+    loop {
+        match chan.recv()? {
+            Some(Message::Ready) => break,
+            Some(Message::SeccompFd(fd)) => {
+                rt.seccomp_listener(pid, take_fd(pid, fd)?)?;
+                chan.send(&Message::Proceed)?;
+            }
+            Some(Message::Error { errno, message }) => {
+                return Err(sync::ChildError { errno, message }.into())
+            }
+            other => bail!("sync channel: expected Ready, got {other:?}"),
+        }
+    }
     if let Role::Exec { .. } = launch.role {
         // The socket closes on a successful execve; anything else is the exec's error.
         if let Some(Message::Error { errno, message }) = chan.recv()? {
@@ -118,6 +132,22 @@ fn drive(
         }
     }
     Ok(pid)
+}
+
+/// Duplicate fd `fd` of process `pid` into the runtime (pidfd_getfd).
+fn take_fd(pid: i32, fd: i32) -> Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(std::io::Error::last_os_error()).context("pidfd_open");
+    }
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("pidfd_getfd of the seccomp notify fd");
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(got as i32) })
 }
 
 fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result<()> {
