@@ -1,0 +1,145 @@
+# Shared helpers of the client suites (sourced by bash scripts): scenario runner, assertions,
+# leftover checks. Each suite sets SUITE_DIR (its private temp dir) before using the leftover helpers.
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=""
+
+log() { printf '%s\n' "$*" >&2; }
+
+# scenario NAME FUNCTION: run FUNCTION in a subshell under `set -e` (so any failing command or
+# assertion fails the scenario), print PASS/FAIL, and show its output only on failure.
+scenario() {
+    local name=$1 fn=$2 out rc start
+    out=$(mktemp "$SUITE_DIR/scenario.XXXXXX")
+    start=$(date +%s)
+    (set -eu; "$fn") >"$out" 2>&1 </dev/null
+    rc=$?
+    # A failed scenario may have left containers: the suite's hook removes them through the client,
+    # so one failure does not cascade into the next scenarios.
+    [ "$rc" -eq 0 ] || after_failure >>"$out" 2>&1
+    if [ "$rc" -eq 0 ]; then
+        echo "PASS: $name ($(( $(date +%s) - start ))s)"
+        PASSED=$((PASSED + 1))
+    else
+        echo "FAIL: $name (exit $rc)"
+        sed 's/^/    | /' "$out"
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES="$FAILED_NAMES $name"
+    fi
+    rm -f "$out"
+}
+
+# Assertions: each prints what it expected and returns 1, which ends the scenario under set -e.
+want_eq() { # GOT WANT WHAT
+    [ "$1" = "$2" ] && return 0
+    echo "expected $3 = '$2', got '$1'"
+    return 1
+}
+want_contains() { # HAYSTACK NEEDLE WHAT
+    case $1 in *"$2"*) return 0 ;; esac
+    echo "expected $3 to contain '$2', got: $1"
+    return 1
+}
+want_match() { # TEXT EXTENDED-REGEX WHAT
+    printf '%s\n' "$1" | grep -Eq -- "$2" && return 0
+    echo "expected $3 to match /$2/, got: $1"
+    return 1
+}
+
+# in_pty COMMAND-STRING: run COMMAND-STRING (sh syntax) on a new pseudo-terminal with `script`,
+# printing its output and returning its exit status. Its stdin is a FIFO opened read-write: it
+# never reaches EOF (script would forward an EOF, which races with the container's output).
+in_pty() {
+    local fifo
+    fifo=$(mktemp -u "$SUITE_DIR/pty-in.XXXXXX")
+    mkfifo "$fifo"
+    timeout 60 script -qec "$1" /dev/null <>"$fifo"
+    local rc=$?
+    rm -f "$fifo"
+    return "$rc"
+}
+
+# Print the host-side memory limit of a process's cgroup (cgroup v1 memory controller, or cgroup2).
+host_memory_limit() { # PID
+    local pid=$1 path mnt
+    path=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' "/proc/$pid/cgroup")
+    if [ -n "$path" ]; then
+        cat "/sys/fs/cgroup/memory$path/memory.limit_in_bytes"
+        return
+    fi
+    path=$(sed -n 's/^0::\(.*\)$/\1/p' "/proc/$pid/cgroup")
+    mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+    cat "$mnt$path/memory.max"
+}
+
+# Freezer state of a process's cgroup as FROZEN/THAWED (v1 freezer.state, or cgroup2 cgroup.freeze).
+host_freezer_state() { # PID
+    local pid=$1 path mnt
+    path=$(sed -n 's/^[0-9]*:freezer:\(.*\)$/\1/p' "/proc/$pid/cgroup")
+    if [ -n "$path" ]; then
+        cat "/sys/fs/cgroup/freezer$path/freezer.state"
+        return
+    fi
+    path=$(sed -n 's/^0::\(.*\)$/\1/p' "/proc/$pid/cgroup")
+    mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+    if [ "$(cat "$mnt$path/cgroup.freeze")" = 1 ]; then echo FROZEN; else echo THAWED; fi
+}
+
+# Live (non-zombie) processes whose command line contains TEXT, or whose cgroup path contains
+# CGROUP_TEXT (optional), one "pid cmdline" per line. Exited shims and conmon linger as zombies
+# until PID 1 reaps them: those are not leaks.
+live_processes() { # TEXT [CGROUP_TEXT]
+    local f pid state cmd
+    {
+        grep -laF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null
+        [ -z "${2:-}" ] || grep -lF -- "$2" /proc/[0-9]*/cgroup 2>/dev/null
+    } | sort -u | while read -r f; do
+        pid=${f#/proc/}
+        pid=${pid%%/*}
+        [ "$pid" != "$$" ] || continue
+        state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
+        [ -n "$state" ] && [ "$state" != Z ] || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+        # The grep and sed of this very check match their own pattern.
+        case $cmd in grep\ *|sed\ *|"") continue ;; esac
+        echo "$pid $cmd"
+    done
+}
+
+# Mount points (from /proc/self/mountinfo) whose path contains TEXT, deepest first.
+mounts_under() { # TEXT
+    awk -v t="$1" 'index($5, t) { print $5 }' /proc/self/mountinfo | sort -r
+}
+
+# Cgroup directories named NAME anywhere in the cgroup hierarchies (depth-limited).
+cgroups_named() { # NAME
+    find /sys/fs/cgroup -maxdepth 4 -type d -name "$1" 2>/dev/null
+}
+
+# Unmount everything under DIR (deepest first); lazily if busy.
+unmount_under() { # DIR
+    local m
+    for m in $(mounts_under "$1"); do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cleanup: cannot unmount $m"
+    done
+}
+
+# record NAME PROBLEMS: PASS if PROBLEMS (text) is empty, else FAIL showing it.
+record() {
+    if [ -z "$2" ]; then
+        echo "PASS: $1"
+        PASSED=$((PASSED + 1))
+    else
+        echo "FAIL: $1"
+        printf '%s\n' "$2" | sed 's/^/    | /'
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES="$FAILED_NAMES $1;"
+    fi
+}
+
+# Print the summary line and return non-zero if any scenario failed.
+summary() { # SUITE-NAME
+    echo "$1: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] || { echo "failed:$FAILED_NAMES"; return 1; }
+}
