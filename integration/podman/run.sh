@@ -1,0 +1,266 @@
+#!/bin/bash
+# podman integration suite: podman 4.3 + conmon with private storage and configuration under a
+# temp dir (integration/podman/containers.conf and storage.conf) drive the runtime under test
+# (`podman --runtime $RUNTIME`, and once as the configured runtime "minirunc").
+# Usage (as root): RUNTIME=/abs/path/to/runtime integration/podman/run.sh
+# podman passes no --root to the runtime, so its state lives in the runtime's default root
+# (RUNTIME_ROOT; default /run/<basename>: /run/runc for runc, /run/minirunc for minirunc).
+# Leaves nothing behind: a trap removes containers, images, mounts, cgroups and the temp dir, then
+# the suite checks that no mount, process, cgroup or runtime state remains.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/common.sh
+. "$top/integration/lib/common.sh"
+
+RUNTIME=${RUNTIME:-/usr/sbin/runc}
+case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
+[ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "podman suite: must run as root" >&2; exit 2; }
+RUNTIME_ROOT=${RUNTIME_ROOT:-/run/$(basename "$RUNTIME")}
+
+for pkg in podman:podman conmon:conmon script:bsdutils; do
+    command -v "${pkg%%:*}" >/dev/null 2>&1 || apt-get install -y -qq "${pkg#*:}" >/dev/null
+done
+images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
+
+SUITE_DIR=$(mktemp -d /tmp/mrc-pm.XXXXXX)
+NS=mrcpm$$                      # container name prefix and cgroup parent
+IMG=localhost/minirunc-busybox:latest
+# Host paths podman 4.3 creates whatever its configuration says (blob info cache, netavark run
+# dir): removed at the end if this suite created them.
+HOST_DIRS="/var/lib/containers /run/containers"
+created_host_dirs=""
+for d in $HOST_DIRS; do [ -e "$d" ] || created_host_dirs="$created_host_dirs $d"; done
+
+for f in containers.conf storage.conf; do
+    sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" "$here/$f" >"$SUITE_DIR/$f"
+done
+export CONTAINERS_CONF=$SUITE_DIR/containers.conf CONTAINERS_STORAGE_CONF=$SUITE_DIR/storage.conf
+
+pm() { timeout 120 podman "$@"; }
+# podman run with the runtime under test, in the suite's cgroup parent.
+prun_() { pm --runtime "$RUNTIME" run --cgroup-parent "/$NS" "$@"; }
+
+# Remove every container of the private storage through podman.
+after_failure() {
+    pm --runtime "$RUNTIME" rm -af -t 0 >/dev/null 2>&1
+}
+
+# Runtime state of this suite's containers: entries of the runtime root that name suite paths.
+runtime_state_left() {
+    [ -d "$RUNTIME_ROOT" ] || return 0
+    grep -rlF -- "$SUITE_DIR" "$RUNTIME_ROOT" 2>/dev/null
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    local pid cg d
+    after_failure
+    pm rmi -af >/dev/null 2>&1
+    for pid in $(live_processes "$SUITE_DIR" "/$NS/" | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null; done
+    unmount_under "$SUITE_DIR"
+    for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    rm -rf "$SUITE_DIR"
+    for d in $created_host_dirs; do rm -rf "$d"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+inspect() { pm inspect --format "$1" "$2"; }
+
+# Wait until container NAME has status STATUS (at most 10 s).
+wait_status() { # NAME STATUS
+    for _ in $(seq 100); do
+        [ "$(inspect '{{.State.Status}}' "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "container $1 did not reach status $2: $(inspect '{{.State.Status}}' "$1")"
+    return 1
+}
+
+# ---- scenarios -------------------------------------------------------------------------------
+
+t_run_output_exit() {
+    local out rc=0
+    out=$(prun_ --rm "$IMG" sh -c 'echo hello from the container; exit 7') || rc=$?
+    want_eq "$out" "hello from the container" "output"
+    want_eq "$rc" 7 "exit code"
+}
+
+t_missing_command() {
+    local out rc=0
+    out=$(prun_ --rm --name "$NS-missing" "$IMG" /nonexistent/binary 2>&1) || rc=$?
+    want_eq "$rc" 127 "exit code of a missing command"
+    want_match "$out" "executable file not found|no such file or directory" "error"
+    rc=0
+    out=$(prun_ --rm --name "$NS-noexec" "$IMG" /etc/passwd 2>&1) || rc=$?
+    want_eq "$rc" 126 "exit code of a non-executable command"
+    want_contains "$out" "permission denied" "error"
+    want_eq "$(pm ps -a --filter "name=$NS-" -q)" "" "containers left"
+    want_eq "$(runtime_state_left)" "" "runtime state left"
+}
+
+t_env_cwd_user() {
+    local out
+    out=$(prun_ --rm -e FOO=bar -w /var/tmp -u 65534:65534 "$IMG" \
+        sh -c 'echo "$FOO|$(pwd)|$(id -u):$(id -g)"; touch /root/x 2>/dev/null || echo denied')
+    want_eq "$out" "bar|/var/tmp|65534:65534
+denied" "env|cwd|uid:gid"
+}
+
+t_read_only() {
+    local out
+    out=$(prun_ --rm --read-only "$IMG" sh -c 'touch /etc/x 2>&1; echo "rc=$?"; touch /tmp/x && echo tmp-writable')
+    want_contains "$out" "Read-only file system" "write to /etc"
+    want_contains "$out" "rc=1" "touch exit code"
+    want_contains "$out" "tmp-writable" "podman's tmpfs on /tmp"
+}
+
+t_volume() {
+    local dir=$SUITE_DIR/vol out
+    mkdir -p "$dir"
+    echo from-host >"$dir/in"
+    out=$(prun_ --rm -v "$dir:/data" "$IMG" sh -c 'cat /data/in; echo from-container >/data/out')
+    want_eq "$out" from-host "file read through -v"
+    want_eq "$(cat "$dir/out")" from-container "file written through -v, seen on the host"
+    out=$(prun_ --rm -v "$dir:/data:ro" "$IMG" sh -c 'echo x >/data/out2 2>&1; echo "rc=$?"')
+    want_contains "$out" "rc=1" "write to a read-only volume"
+    [ ! -e "$dir/out2" ] || { echo "read-only volume was written"; return 1; }
+}
+
+t_terminal() {
+    local out rc=0
+    out=$(in_pty "podman --runtime $RUNTIME run --rm -t --cgroup-parent /$NS $IMG \
+        sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; exit 5'") || rc=$?
+    want_match "$out" '^/dev/pts/[0-9]+' "tty output"
+    want_contains "$out" stdio-is-a-tty "terminal test"
+    want_eq "$rc" 5 "exit code through the terminal"
+}
+
+t_detached_exec_top() {
+    local id=$NS-det out rc=0
+    prun_ -d --name "$id" "$IMG" sleep 300 >/dev/null
+    want_eq "$(inspect '{{.State.Status}}' "$id")" running "status"
+    out=$(pm exec "$id" sh -c 'echo in-exec; ps -o comm | grep -c sleep; exit 4') || rc=$?
+    want_eq "$out" "in-exec
+1" "exec output (and sees the container's sleep)"
+    want_eq "$rc" 4 "exec exit code"
+    out=$(pm exec -e FOO=bar -w /tmp -u 65534 "$id" sh -c 'echo "$FOO $(pwd) $(id -u)"')
+    want_eq "$out" "bar /tmp 65534" "exec env, cwd and user"
+    rc=0
+    out=$(in_pty "podman exec -t $id sh -c 'tty; exit 6'") || rc=$?
+    want_match "$out" '/dev/pts/[0-9]+' "exec -t output"
+    want_eq "$rc" 6 "exec -t exit code"
+    rc=0
+    pm exec "$id" /nonexistent >/dev/null 2>&1 || rc=$?
+    want_eq "$rc" 127 "exec of a missing command"
+    out=$(pm top "$id" pid args)
+    want_match "$out" '^ *1 +sleep 300' "podman top"
+    pm rm -f -t 0 "$id" >/dev/null
+    want_eq "$(pm ps -a --filter "name=$id" -q)" "" "container after rm -f"
+}
+
+t_stop() {
+    local id=$NS-stop
+    # A shell init that exits 42 on SIGTERM.
+    prun_ -d --name "$id" "$IMG" sh -c 'trap "exit 42" TERM; touch /tmp/ready; while :; do sleep 1; done' >/dev/null
+    for _ in $(seq 50); do pm exec "$id" test -e /tmp/ready && break; sleep 0.1; done
+    pm stop -t 10 "$id" >/dev/null
+    want_eq "$(inspect '{{.State.Status}}' "$id")" exited "status after stop"
+    want_eq "$(inspect '{{.State.ExitCode}}' "$id")" 42 "exit code after SIGTERM"
+    pm rm "$id" >/dev/null
+    # sleep as PID 1 ignores SIGTERM: stop falls back to SIGKILL after the timeout.
+    prun_ -d --name "$id" "$IMG" sleep 300 >/dev/null
+    pm stop -t 1 "$id" >/dev/null
+    want_eq "$(inspect '{{.State.ExitCode}}' "$id")" 137 "exit code after SIGKILL"
+    pm rm "$id" >/dev/null
+}
+
+t_pause_unpause() {
+    local id=$NS-pause pid
+    prun_ -d --name "$id" "$IMG" sleep 300 >/dev/null
+    pid=$(inspect '{{.State.Pid}}' "$id")
+    pm pause "$id" >/dev/null
+    want_eq "$(inspect '{{.State.Status}}' "$id")" paused "status after pause"
+    want_eq "$(host_freezer_state "$pid")" FROZEN "host freezer state"
+    pm unpause "$id" >/dev/null
+    want_eq "$(inspect '{{.State.Status}}' "$id")" running "status after unpause"
+    want_eq "$(host_freezer_state "$pid")" THAWED "host freezer state after unpause"
+    want_eq "$(pm exec "$id" echo alive)" alive "exec after unpause"
+    pm rm -f -t 0 "$id" >/dev/null
+}
+
+t_memory() {
+    local id=$NS-mem pid
+    prun_ -d --name "$id" --memory 64m "$IMG" sleep 300 >/dev/null
+    pid=$(inspect '{{.State.Pid}}' "$id")
+    want_eq "$(host_memory_limit "$pid")" 67108864 "host-side memory limit"
+    pm rm -f -t 0 "$id" >/dev/null
+}
+
+t_kill_rm() {
+    local id=$NS-kill
+    prun_ -d --name "$id" "$IMG" sleep 300 >/dev/null
+    pm kill -s KILL "$id" >/dev/null
+    wait_status "$id" exited
+    want_eq "$(inspect '{{.State.ExitCode}}' "$id")" 137 "exit code after kill -s KILL"
+    pm rm "$id" >/dev/null
+    want_eq "$(pm ps -a --filter "name=$id" -q)" "" "container after rm"
+}
+
+t_configured_runtime() {
+    local id=$NS-conf out
+    # No --runtime: containers.conf's `runtime = "minirunc"` ([engine.runtimes] -> RUNTIME).
+    out=$(pm run --cgroup-parent "/$NS" --name "$id" "$IMG" echo via-containers-conf)
+    want_eq "$out" via-containers-conf "output"
+    want_eq "$(inspect '{{.OCIRuntime}}' "$id")" minirunc "runtime of the container"
+    pm rm "$id" >/dev/null
+}
+
+# ---- main --------------------------------------------------------------------------------------
+
+echo "podman suite: runtime $RUNTIME (state in $RUNTIME_ROOT), dir $SUITE_DIR"
+pm load -q -i "$images/busybox.oci.tar" >/dev/null || { echo "podman load failed" >&2; exit 2; }
+
+scenario "run: output and exit code" t_run_output_exit
+scenario "run: missing command 127, not executable 126" t_missing_command
+scenario "run: env, cwd and user" t_env_cwd_user
+scenario "run: read-only rootfs" t_read_only
+scenario "run -v: bind volume" t_volume
+scenario "run -t: terminal" t_terminal
+scenario "run -d + exec + top + rm" t_detached_exec_top
+scenario "stop: exit status" t_stop
+scenario "pause/unpause" t_pause_unpause
+scenario "--memory limit" t_memory
+scenario "kill + rm" t_kill_rm
+scenario "runtime from containers.conf" t_configured_runtime
+
+# ---- leftover check ---------------------------------------------------------------------------
+leftover() {
+    local what
+    what=$(live_processes "$SUITE_DIR" "/$NS/")
+    [ -z "$what" ] || { echo "processes left:"; echo "$what"; }
+    # The overlay driver keeps its home directory mounted (private) while storage is in use.
+    what=$(mounts_under "$SUITE_DIR" | grep -vx "$SUITE_DIR/root/overlay")
+    [ -z "$what" ] || { echo "mounts left:"; echo "$what"; }
+    what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/conmon"; done)
+    [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
+    what=$(runtime_state_left)
+    [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
+    [ ! -e "$SUITE_DIR" ] || what=$(pm ps -a -q)
+    [ -z "$what" ] || { echo "containers left:"; echo "$what"; }
+}
+# conmon and podman's exit command ("container cleanup") finish shortly after a container exits.
+for _ in $(seq 100); do
+    [ -z "$(live_processes "$SUITE_DIR" "/$NS/")" ] && break
+    sleep 0.1
+done
+record "nothing of the containers left behind" "$(leftover)"
+cleanup
+record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
+    [ ! -e "$SUITE_DIR" ] || echo "suite dir left: $SUITE_DIR";
+    for d in $created_host_dirs; do [ ! -e "$d" ] || echo "host dir left: $d"; done;
+    [ ! -e /etc/cni/net.d/cni.lock ] || echo "CNI lock left: /etc/cni/net.d/cni.lock")"
+summary podman
