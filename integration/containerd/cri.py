@@ -3,7 +3,9 @@ runtime handler "minirunc" (the BinaryName runtime of integration/containerd/con
 kubelet would for a RuntimeClass with that handler. No crictl on Debian 12, so the few protobuf
 messages needed are encoded by hand over grpcio's raw-bytes calls.
 
-Usage: cri.py SOCKET run LOGDIR CGROUP_PARENT IMAGE   -> prints the container's log lines
+Usage: cri.py SOCKET run LOGDIR CGROUP_PARENT IMAGE IDFILE
+                                         -> prints the container's log lines; appends the
+                                            sandbox and container ids to IDFILE
        cri.py SOCKET cleanup                          -> stops and removes every pod sandbox
 """
 import os
@@ -92,10 +94,16 @@ def sandbox_config(name, logdir, cgroup_parent):
     return msg((1, metadata), (3, logdir), (8, linux))
 
 
-def run(rt, logdir, cgroup_parent, image):
+def record(idfile, ident):
+    with open(idfile, "a") as f:
+        f.write(ident + "\n")
+
+
+def run(rt, logdir, cgroup_parent, image, idfile):
     sandbox = sandbox_config("mrc-pod", logdir, cgroup_parent)
     resp = rt.call("RunPodSandbox", msg((1, sandbox), (2, "minirunc")))
     pod = resp[1][0].decode()
+    record(idfile, pod)
     try:
         container = msg(
             (1, msg((1, "mrc-ctr"), (2, 0))),
@@ -107,6 +115,7 @@ def run(rt, logdir, cgroup_parent, image):
         )
         resp = rt.call("CreateContainer", msg((1, pod), (2, container), (3, sandbox)))
         cid = resp[1][0].decode()
+        record(idfile, cid)
         rt.call("StartContainer", msg((1, cid)))
         for _ in range(300):
             status = decode(rt.call("ContainerStatus", msg((1, cid)))[1][0])
@@ -139,7 +148,7 @@ def cleanup(rt):
 def main():
     rt = Runtime(sys.argv[1])
     if sys.argv[2] == "run":
-        run(rt, *sys.argv[3:6])
+        run(rt, *sys.argv[3:7])
     else:
         cleanup(rt)
 

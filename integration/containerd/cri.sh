@@ -15,7 +15,7 @@ run)
     $k8s image import "$images/busybox-pause.oci.tar" >/dev/null
     mkdir -p "$SUITE_DIR/pod-logs"
     timeout 120 "$py" "$here/cri.py" "$SOCK" run "$SUITE_DIR/pod-logs" "/$NS/cri" \
-        localhost/minirunc-busybox:latest
+        localhost/minirunc-busybox:latest "$SUITE_DIR/ids.k8s.io"
     ;;
 cleanup)
     [ -S "$SOCK" ] || exit 0

@@ -37,7 +37,7 @@ ctr_() { timeout 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
 # ctr run with the runtime under test.
 crun_() {
     local a
-    for a in "$@"; do case $a in "$NS"-*) echo "$a" >>"$SUITE_DIR/ids" ;; esac; done
+    for a in "$@"; do case $a in "$NS"-*) echo "$a" >>"$SUITE_DIR/ids.$NS" ;; esac; done
     ctr_ run --runc-binary "$RUNTIME" --runc-root "$RUNC_ROOT" --fifo-dir "$FIFO_DIR" "$@"; }
 
 cexec_() { ctr_ task exec --fifo-dir "$FIFO_DIR" "$@"; }
@@ -62,15 +62,19 @@ wait_status() { # ID STATUS
 }
 
 # Shim sockets live in /run/containerd/s/, named by sha256(<containerd address>/<ns>/<id>).
-shim_socket() { printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
+shim_socket() { # NAMESPACE ID
+    printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
 
-# Shim sockets of this suite's containers still in /run/containerd/s/ (crun_ logs the ids).
+# Shim sockets of this suite's containers still in /run/containerd/s/ (crun_ and cri.py log the
+# ids, per namespace, in $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone).
 IDS=""
 shim_sockets_left() {
-    local id sock
-    [ ! -e "$SUITE_DIR/ids" ] || IDS=$(sort -u "$SUITE_DIR/ids")
+    local f ns id sock
+    if [ -d "$SUITE_DIR" ]; then
+        IDS=$(for f in "$SUITE_DIR"/ids.*; do [ -e "$f" ] && sed "s|^|${f##*/ids.}/|" "$f"; done | sort -u)
+    fi
     for id in $IDS; do
-        sock=$(shim_socket "$NS" "$id")
+        sock=$(shim_socket "${id%%/*}" "${id#*/}")
         [ ! -e "$sock" ] || echo "$sock"
     done
 }
@@ -106,7 +110,7 @@ cleanup() {
     for sock in $(shim_sockets_left); do rm -f "$sock"; done
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
-    [ ! -e "$SUITE_DIR/ids" ] || IDS=$(sort -u "$SUITE_DIR/ids")
+    shim_sockets_left >/dev/null
     rm -rf "$SUITE_DIR"
 }
 trap cleanup EXIT
@@ -321,6 +325,8 @@ leftover() {
     [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
     what=$(find "$RUNC_ROOT/$NS" "$SUITE_DIR/runtime-root-cri/k8s.io" -mindepth 1 2>/dev/null)
     [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
+    what=$(shim_sockets_left)
+    [ -z "$what" ] || { echo "shim sockets left:"; echo "$what"; }
     [ -n "$CTRD_PID" ] || return 0
     what=$(ctr_ task ls -q; ctr_ container ls -q)
     [ -z "$what" ] || { echo "tasks or containers left:"; echo "$what"; }
@@ -333,6 +339,6 @@ done
 record "nothing of the containers left behind" "$(leftover)"
 cleanup
 CTRD_PID=""
-record "suite cleanup complete" "$(leftover; cgroups_named "$NS"; shim_sockets_left;
+record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
     [ ! -e "$SUITE_DIR" ] || echo "suite dir left: $SUITE_DIR")"
 summary containerd
