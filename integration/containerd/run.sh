@@ -103,6 +103,7 @@ cleanup() {
         kill -9 "$CTRD_PID" 2>/dev/null
         wait "$CTRD_PID" 2>/dev/null
     fi
+    wait_processes_gone "$SUITE_DIR" "/$NS/"
     # Shims (and anything else) this suite started that are still alive: kill them by pid.
     for pid in $(live_processes "$SUITE_DIR" "/$NS/" | cut -d' ' -f1); do
         kill -9 "$pid" 2>/dev/null
@@ -331,8 +332,8 @@ leftover() {
     what=$(ctr_ task ls -q; ctr_ container ls -q)
     [ -z "$what" ] || { echo "tasks or containers left:"; echo "$what"; }
 }
-# Exited shims linger as zombies for a moment; a live one gets a few seconds to exit.
-for _ in $(seq 50); do
+# Shims exit shortly after their task is deleted.
+for _ in $(seq 100); do
     [ -z "$(live_processes "$SUITE_DIR" "/$NS/" | awk -v d="$CTRD_PID" '$1 != d')" ] && break
     sleep 0.1
 done

@@ -107,6 +107,16 @@ live_processes() { # TEXT [CGROUP_TEXT]
     done
 }
 
+# Wait (at most 10 s) until live_processes TEXT [CGROUP_TEXT] finds nothing: exited shims, conmon
+# and podman's exit commands finish shortly after their container.
+wait_processes_gone() { # TEXT [CGROUP_TEXT]
+    for _ in $(seq 100); do
+        [ -z "$(live_processes "$@")" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # Mount points (from /proc/self/mountinfo) whose path contains TEXT, deepest first.
 mounts_under() { # TEXT
     awk -v t="$1" 'index($5, t) { print $5 }' /proc/self/mountinfo | sort -r

@@ -59,6 +59,8 @@ cleanup() {
     local pid cg d
     after_failure
     pm rmi -af >/dev/null 2>&1
+    # conmon runs podman's exit command after a container dies; it must not outlive the config.
+    wait_processes_gone "$SUITE_DIR" "/$NS/"
     for pid in $(live_processes "$SUITE_DIR" "/$NS/" | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null; done
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
@@ -252,11 +254,7 @@ leftover() {
     [ ! -e "$SUITE_DIR" ] || what=$(pm ps -a -q)
     [ -z "$what" ] || { echo "containers left:"; echo "$what"; }
 }
-# conmon and podman's exit command ("container cleanup") finish shortly after a container exits.
-for _ in $(seq 100); do
-    [ -z "$(live_processes "$SUITE_DIR" "/$NS/")" ] && break
-    sleep 0.1
-done
+wait_processes_gone "$SUITE_DIR" "/$NS/"
 record "nothing of the containers left behind" "$(leftover)"
 cleanup
 record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
