@@ -3,10 +3,12 @@
 # (BinaryName = the runtime under test, from config.toml), or remove all pods (cleanup).
 # Environment from run.sh: SOCK, SUITE_DIR, NS, images.
 set -eu
+: "${SOCK:?}" "${SUITE_DIR:?}" "${NS:?}" "${images:?}"
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 if ! "$py" -c 'import grpc' 2>/dev/null; then
-    apt-get install -y -qq python3-grpcio >/dev/null
+    apt-get install -y -qq python3-grpcio >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq python3-grpcio >/dev/null; }
 fi
 case ${1:?usage: cri.sh run|cleanup} in
 run)

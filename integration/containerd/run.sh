@@ -17,9 +17,7 @@ case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME
 [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "containerd suite: must run as root" >&2; exit 2; }
 
-for pkg in containerd:containerd script:bsdutils; do
-    command -v "${pkg%%:*}" >/dev/null 2>&1 || apt-get install -y -qq "${pkg#*:}" >/dev/null
-done
+ensure_packages containerd:containerd ctr:containerd script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
 
 # Short paths: unix socket paths are limited to 108 bytes.
@@ -69,7 +67,7 @@ shim_socket() { # NAMESPACE ID
 # ids, per namespace, in $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone).
 IDS=""
 shim_sockets_left() {
-    local f ns id sock
+    local f id sock
     if [ -d "$SUITE_DIR" ]; then
         IDS=$(for f in "$SUITE_DIR"/ids.*; do [ -e "$f" ] && sed "s|^|${f##*/ids.}/|" "$f"; done | sort -u)
     fi
@@ -230,7 +228,7 @@ t_pause_resume_ps() {
     for _ in $(seq 50); do [ "$(ctr_ task ps "$id" | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
     pids=$(ctr_ task ps "$id" | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')
     want_contains " $pids" " $pid " "ctr task ps (init pid)"
-    want_eq "$(echo $pids | wc -w)" 2 "number of processes in ctr task ps ($pids)"
+    want_eq "$(echo "$pids" | wc -w)" 2 "number of processes in ctr task ps ($pids)"
     ctr_ task pause "$id"
     want_eq "$(ctr_ task ls | awk -v id="$id" '$1 == id { print $3 }')" PAUSED "status after pause"
     want_eq "$(host_freezer_state "$pid")" FROZEN "host freezer state"
@@ -293,10 +291,11 @@ t_cri_binary_name() {
 # ---- main --------------------------------------------------------------------------------------
 
 echo "containerd suite: runtime $RUNTIME, dir $SUITE_DIR, namespace $NS"
-start_containerd
-ctr_ image import "$images/busybox.oci.tar" >/dev/null
-ctr_ image import "$images/busybox-user.oci.tar" >/dev/null
 export SUITE_DIR SOCK RUNTIME RUNC_ROOT NS images
+start_containerd
+for archive in busybox busybox-user; do
+    ctr_ image import "$images/$archive.oci.tar" >/dev/null || { echo "ctr image import failed" >&2; exit 2; }
+done
 
 scenario "run: output and exit code" t_run_output_exit
 scenario "run: env and cwd" t_env_cwd

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the client suites (sourced by bash scripts): scenario runner, assertions,
 # leftover checks. Each suite sets SUITE_DIR (its private temp dir) before using the leftover helpers.
 
@@ -6,6 +7,20 @@ FAILED=0
 FAILED_NAMES=""
 
 log() { printf '%s\n' "$*" >&2; }
+
+# ensure_packages CMD:PACKAGE...: apt-get install the packages whose command is missing (a fresh
+# machine may need its package lists updated first).
+ensure_packages() {
+    local pair missing=""
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+    done
+    [ -n "$missing" ] || return 0
+    log "installing:$missing"
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $missing >/dev/null; }
+}
 
 # scenario NAME FUNCTION: run FUNCTION in a subshell under `set -e` (so any failing command or
 # assertion fails the scenario), print PASS/FAIL, and show its output only on failure.
@@ -99,7 +114,7 @@ live_processes() { # TEXT [CGROUP_TEXT]
         pid=${pid%%/*}
         [ "$pid" != "$$" ] || continue
         state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
-        [ -n "$state" ] && [ "$state" != Z ] || continue
+        if [ -z "$state" ] || [ "$state" = Z ]; then continue; fi
         cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
         # The grep and sed of this very check match their own pattern.
         case $cmd in grep\ *|sed\ *|"") continue ;; esac

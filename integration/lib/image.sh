@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Build, offline, the OCI image archives the client suites load: a busybox-static root filesystem
 # (scripts/mkrootfs.sh) packed with umoci. Two archives, one image each, because `podman load`
 # rejects an OCI archive holding more than one image:
@@ -17,6 +17,8 @@ base="$out/busybox.oci.tar"
 user="$out/busybox-user.oci.tar"
 pause="$out/busybox-pause.oci.tar"
 busybox=${BUSYBOX:-/bin/busybox}
+# shellcheck source=common.sh
+. "$top/integration/lib/common.sh"
 
 fresh() {
     for src in "$0" "$top/scripts/mkrootfs.sh" "$busybox"; do
@@ -29,9 +31,7 @@ if [ -s "$base" ] && [ -s "$user" ] && [ -s "$pause" ] && fresh "$base" && fresh
     exit 0
 fi
 
-if ! command -v umoci >/dev/null 2>&1; then
-    apt-get install -y -qq umoci >&2
-fi
+ensure_packages umoci:umoci
 
 mkdir -p "$out"
 work=$(mktemp -d "$out/work.XXXXXX")

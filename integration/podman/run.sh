@@ -20,9 +20,7 @@ case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME
 [ "$(id -u)" = 0 ] || { echo "podman suite: must run as root" >&2; exit 2; }
 RUNTIME_ROOT=${RUNTIME_ROOT:-/run/$(basename "$RUNTIME")}
 
-for pkg in podman:podman conmon:conmon script:bsdutils; do
-    command -v "${pkg%%:*}" >/dev/null 2>&1 || apt-get install -y -qq "${pkg#*:}" >/dev/null
-done
+ensure_packages podman:podman conmon:conmon script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
 
 SUITE_DIR=$(mktemp -d /tmp/mrc-pm.XXXXXX)
