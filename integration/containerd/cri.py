@@ -147,10 +147,13 @@ def cleanup(rt):
 
 def main():
     rt = Runtime(sys.argv[1])
-    if sys.argv[2] == "run":
-        run(rt, *sys.argv[3:7])
-    else:
-        cleanup(rt)
+    try:
+        if sys.argv[2] == "run":
+            run(rt, *sys.argv[3:7])
+        else:
+            cleanup(rt)
+    except grpc.RpcError as err:
+        raise SystemExit(f"CRI call failed: {err.details()}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ IMG_USER=localhost/minirunc-busybox:user
 CTRD_PID=""
 mkdir -p "$RUNC_ROOT" "$FIFO_DIR" "$SUITE_DIR/cni/net.d" "$SUITE_DIR/cni/bin"
 
-ctr_() { timeout 60 ctr --address "$SOCK" --namespace "$NS" "$@"; }
+ctr_() { timeout "${CTR_TIMEOUT:-60}" ctr --address "$SOCK" --namespace "$NS" "$@"; }
 # ctr run with the runtime under test.
 crun_() {
     local a
@@ -77,23 +77,30 @@ shim_sockets_left() {
     done
 }
 
-# Remove every task and container of the namespace through containerd.
+# After a failed scenario: show containerd's last errors (the shim's "OCI runtime ... failed"
+# reports), then remove every task and container of the namespace through containerd.
 after_failure() {
     local id
-    for id in $(ctr_ task ls -q 2>/dev/null); do
-        ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1
-        ctr_ task rm -f "$id" >/dev/null 2>&1
+    if [ -e "$SUITE_DIR/containerd.log" ]; then
+        echo "last errors of containerd:"
+        grep 'level=error' "$SUITE_DIR/containerd.log" | grep -v -e 'failed to load cni' -e 'copy shim log' | tail -3
+    fi
+    # The runtime's kill may be what failed: end the containers' processes directly first.
+    kill_container_processes "/$NS/"
+    for id in $(CTR_TIMEOUT=15 ctr_ task ls -q 2>/dev/null); do
+        CTR_TIMEOUT=15 ctr_ task rm -f "$id" >/dev/null 2>&1
     done
-    for id in $(ctr_ container ls -q 2>/dev/null); do
-        ctr_ container rm "$id" >/dev/null 2>&1
+    for id in $(CTR_TIMEOUT=15 ctr_ container ls -q 2>/dev/null); do
+        CTR_TIMEOUT=15 ctr_ container rm "$id" >/dev/null 2>&1
     done
 }
 
 cleanup() {
     trap - EXIT INT TERM
     local pid sock cg
+    stop_scenario
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
-        after_failure
+        after_failure >/dev/null 2>&1
         "$here/cri.sh" cleanup >/dev/null 2>&1
         ctr_ image rm "$IMG" "$IMG_USER" >/dev/null 2>&1
         kill "$CTRD_PID" 2>/dev/null
@@ -214,7 +221,7 @@ t_kill() {
     local id=$NS-kill
     # A shell init that exits 42 on SIGTERM (as PID 1 it has no default action for it).
     crun_ -d "$IMG" "$id" sh -c 'trap "exit 42" TERM; echo ready >/tmp/ready; while :; do sleep 1; done'
-    for _ in $(seq 50); do cexec_ --exec-id r "$id" test -e /tmp/ready && break; sleep 0.1; done
+    for _ in $(seq 200); do cexec_ --exec-id r "$id" test -e /tmp/ready && break; sleep 0.1; done
     ctr_ task kill -s SIGTERM "$id"
     wait_status "$id" STOPPED
     want_eq "$(task_exit "$id")" 42 "exit status after SIGTERM"
@@ -271,7 +278,8 @@ t_failing_start() {
     local id=$NS-fail out rc=0
     out=$(crun_ --rm "$IMG" "$id" /nonexistent/binary 2>&1) || rc=$?
     [ "$rc" -ne 0 ] || { echo "a nonexistent executable started"; return 1; }
-    want_match "$out" "executable file not found|no such file or directory" "error"
+    # The runtime's own reason, naming the executable (not e.g. a missing log.json).
+    want_match "$out" '/nonexistent/binary.*(executable file not found|no such file or directory)' "error"
     want_eq "$(ctr_ task ls -q | grep -cx "$id" || true)" 0 "tasks named $id"
     want_eq "$(ctr_ container ls -q | grep -cx "$id" || true)" 0 "containers named $id"
     want_eq "$(ctr_ snapshot ls | awk -v id="$id" '$1 == id' | wc -l)" 0 "snapshots named $id"

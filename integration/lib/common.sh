@@ -24,14 +24,31 @@ ensure_packages() {
 
 # scenario NAME FUNCTION: run FUNCTION in a subshell under `set -e` (so any failing command or
 # assertion fails the scenario), print PASS/FAIL, and show its output only on failure.
+# SCENARIOS=REGEX (environment) runs only the scenarios whose name matches; a scenario running
+# longer than SCENARIO_TIMEOUT seconds (default 120) is killed and fails.
+SCENARIO_PID=""
 scenario() {
     local name=$1 fn=$2 out rc start
+    if [ -n "${SCENARIOS:-}" ] && ! printf '%s\n' "$name" | grep -Eq -- "$SCENARIOS"; then
+        echo "SKIP: $name (not selected by SCENARIOS)"
+        return 0
+    fi
     out=$(mktemp "$SUITE_DIR/scenario.XXXXXX")
     start=$(date +%s)
-    (set -eu; "$fn") >"$out" 2>&1 </dev/null
+    # Own process group (set -m), so a hung scenario can be killed whole.
+    set -m
+    (set -eu; "$fn") >"$out" 2>&1 </dev/null &
+    SCENARIO_PID=$!
+    set +m
+    if ! timeout "${SCENARIO_TIMEOUT:-120}" tail -s 0.1 --pid="$SCENARIO_PID" -f /dev/null; then
+        echo "scenario timed out after ${SCENARIO_TIMEOUT:-120}s" >>"$out"
+        stop_scenario
+    fi
+    wait "$SCENARIO_PID" 2>/dev/null
     rc=$?
-    # A failed scenario may have left containers: the suite's hook removes them through the client,
-    # so one failure does not cascade into the next scenarios.
+    SCENARIO_PID=""
+    # A failed scenario may have left containers: the suite's hook removes them, so one failure
+    # does not cascade into the next scenarios.
     [ "$rc" -eq 0 ] || after_failure >>"$out" 2>&1
     if [ "$rc" -eq 0 ]; then
         echo "PASS: $name ($(( $(date +%s) - start ))s)"
@@ -40,9 +57,31 @@ scenario() {
         echo "FAIL: $name (exit $rc)"
         sed 's/^/    | /' "$out"
         FAILED=$((FAILED + 1))
-        FAILED_NAMES="$FAILED_NAMES $name"
+        FAILED_NAMES="$FAILED_NAMES $name;"
     fi
     rm -f "$out"
+}
+
+# Kill the running scenario's process group (on timeout, or from a suite's cleanup on Ctrl-C).
+stop_scenario() {
+    [ -n "$SCENARIO_PID" ] || return 0
+    kill -KILL -- "-$SCENARIO_PID" 2>/dev/null
+}
+
+# kill_container_processes CGROUP_TEXT [EXCLUDE_TEXT]: SIGKILL every process whose cgroup path
+# contains CGROUP_TEXT (and not EXCLUDE_TEXT), after thawing frozen cgroups (a frozen process
+# cannot die). For failure paths only, when the client's own kill may be what is broken.
+kill_container_processes() {
+    local f pid
+    find /sys/fs/cgroup -path "*$1*" \( -name freezer.state -o -name cgroup.freeze \) 2>/dev/null |
+        while read -r f; do
+            case $f in */freezer.state) echo THAWED ;; *) echo 0 ;; esac >"$f" 2>/dev/null
+        done
+    grep -lF -- "$1" /proc/[0-9]*/cgroup 2>/dev/null | while read -r f; do
+        [ -z "${2:-}" ] || ! grep -qF -- "$2" "$f" 2>/dev/null || continue
+        pid=${f#/proc/}
+        kill -KILL "${pid%%/*}" 2>/dev/null
+    done
 }
 
 # Assertions: each prints what it expected and returns 1, which ends the scenario under set -e.
