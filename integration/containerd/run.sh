@@ -279,7 +279,7 @@ t_failing_start() {
     out=$(crun_ --rm "$IMG" "$id" /nonexistent/binary 2>&1) || rc=$?
     [ "$rc" -ne 0 ] || { echo "a nonexistent executable started"; return 1; }
     # The runtime's own reason, naming the executable (not e.g. a missing log.json).
-    want_match "$out" '/nonexistent/binary.*(executable file not found|no such file or directory)' "error"
+    want_match "$out" "$MISSING_EXEC_ERROR" "error"
     want_eq "$(ctr_ task ls -q | grep -cx "$id" || true)" 0 "tasks named $id"
     want_eq "$(ctr_ container ls -q | grep -cx "$id" || true)" 0 "containers named $id"
     want_eq "$(ctr_ snapshot ls | awk -v id="$id" '$1 == id' | wc -l)" 0 "snapshots named $id"

@@ -114,6 +114,11 @@ in_pty() {
     return "$rc"
 }
 
+# The error a start of /nonexistent/binary must show: the runtime's own reason naming the path, in
+# either order (not e.g. containerd's "open .../log.json: no such file or directory").
+MISSING_EXEC_ERROR='/nonexistent/binary.*(executable file not found|no such file or directory)'
+MISSING_EXEC_ERROR="$MISSING_EXEC_ERROR|(executable file not found|no such file or directory).*/nonexistent/binary"
+
 # Print the host-side memory limit of a process's cgroup (cgroup v1 memory controller, or cgroup2).
 host_memory_limit() { # PID
     local pid=$1 path mnt

@@ -96,7 +96,7 @@ t_missing_command() {
     local out rc=0
     out=$(prun_ --rm --name "$NS-missing" "$IMG" /nonexistent/binary 2>&1) || rc=$?
     want_eq "$rc" 127 "exit code of a missing command"
-    want_match "$out" '/nonexistent/binary.*(executable file not found|no such file or directory)' "error"
+    want_match "$out" "$MISSING_EXEC_ERROR" "error"
     rc=0
     out=$(prun_ --rm --name "$NS-noexec" "$IMG" /etc/passwd 2>&1) || rc=$?
     want_eq "$rc" 126 "exit code of a non-executable command"
