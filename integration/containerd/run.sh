@@ -63,15 +63,21 @@ wait_status() { # ID STATUS
 shim_socket() { # NAMESPACE ID
     printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
 
-# Shim sockets of this suite's containers still in /run/containerd/s/ (crun_ and cri.py log the
-# ids, per namespace, in $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone).
+# The suite's containers as NAMESPACE/ID: crun_ and cri.py log the ids, per namespace, in
+# $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone.
 IDS=""
-shim_sockets_left() {
-    local f id sock
+shim_ids() {
+    local f
     if [ -d "$SUITE_DIR" ]; then
         IDS=$(for f in "$SUITE_DIR"/ids.*; do [ -e "$f" ] && sed "s|^|${f##*/ids.}/|" "$f"; done | sort -u)
     fi
-    for id in $IDS; do
+    echo "$IDS"
+}
+
+# Shim sockets of this suite's containers still in /run/containerd/s/.
+shim_sockets_left() {
+    local id sock
+    for id in $(shim_ids); do
         sock=$(shim_socket "${id%%/*}" "${id#*/}")
         [ ! -e "$sock" ] || echo "$sock"
     done
@@ -116,7 +122,7 @@ cleanup() {
     for sock in $(shim_sockets_left); do rm -f "$sock"; done
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
-    shim_sockets_left >/dev/null
+    shim_ids >/dev/null
     rm -rf "$SUITE_DIR"
 }
 trap cleanup EXIT
@@ -218,10 +224,13 @@ t_detached_exec() {
 }
 
 t_kill() {
-    local id=$NS-kill
-    # A shell init that exits 42 on SIGTERM (as PID 1 it has no default action for it).
-    crun_ -d "$IMG" "$id" sh -c 'trap "exit 42" TERM; echo ready >/tmp/ready; while :; do sleep 1; done'
-    for _ in $(seq 200); do cexec_ --exec-id r "$id" test -e /tmp/ready && break; sleep 0.1; done
+    local id=$NS-kill dir=$SUITE_DIR/kill
+    mkdir -p "$dir"
+    # A shell init that exits 42 on SIGTERM (as PID 1 it has no default action for it); it tells
+    # the host through a bind mount when its trap is set.
+    crun_ -d --mount "type=bind,src=$dir,dst=/host,options=rbind:rw" "$IMG" "$id" \
+        sh -c 'trap "exit 42" TERM; touch /host/ready; while :; do sleep 1; done'
+    for _ in $(seq 200); do [ -e "$dir/ready" ] && break; sleep 0.1; done
     ctr_ task kill -s SIGTERM "$id"
     wait_status "$id" STOPPED
     want_eq "$(task_exit "$id")" 42 "exit status after SIGTERM"
@@ -232,7 +241,7 @@ t_pause_resume_ps() {
     local id=$NS-pause pid pids
     crun_ -d "$IMG" "$id" sh -c 'sleep 300 & wait'
     pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
-    for _ in $(seq 50); do [ "$(ctr_ task ps "$id" | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
+    for _ in $(seq 50); do [ "$(ctr_ task ps "$id" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
     pids=$(ctr_ task ps "$id" | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')
     want_contains " $pids" " $pid " "ctr task ps (init pid)"
     want_eq "$(echo "$pids" | wc -w)" 2 "number of processes in ctr task ps ($pids)"
@@ -331,7 +340,8 @@ leftover() {
     # The CRI pods' cgroup parent "$NS/cri" stays, as the parent of ctr's containers does.
     what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/cri"; done)
     [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
-    what=$(find "$RUNC_ROOT/$NS" "$SUITE_DIR/runtime-root-cri/k8s.io" -mindepth 1 2>/dev/null)
+    what=$(find "$RUNC_ROOT/$NS" "$SUITE_DIR/runtime-root-cri/k8s.io" -mindepth 1 2>/dev/null
+        for id in $(shim_ids); do data_root_entries "${id#*/}"; done)
     [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
     what=$(shim_sockets_left)
     [ -z "$what" ] || { echo "shim sockets left:"; echo "$what"; }

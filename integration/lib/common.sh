@@ -119,6 +119,14 @@ in_pty() {
 MISSING_EXEC_ERROR='/nonexistent/binary.*(executable file not found|no such file or directory)'
 MISSING_EXEC_ERROR="$MISSING_EXEC_ERROR|(executable file not found|no such file or directory).*/nonexistent/binary"
 
+# Entries of the runtime's data directory (RUNTIME_DATA_ROOT, default /var/lib/<basename>, e.g.
+# minirunc's copy-on-write layers) that name container ID.
+data_root_entries() { # ID
+    local root=${RUNTIME_DATA_ROOT:-/var/lib/$(basename "$RUNTIME")}
+    [ -d "$root" ] || return 0
+    find "$root" -maxdepth 3 -name "*$1*" 2>/dev/null
+}
+
 # Print the host-side memory limit of a process's cgroup (cgroup v1 memory controller, or cgroup2).
 host_memory_limit() { # PID
     local pid=$1 path mnt

@@ -48,10 +48,22 @@ after_failure() {
     PM_TIMEOUT=30 pm --runtime "$RUNTIME" rm -af -t 0 >/dev/null 2>&1
 }
 
-# Runtime state of this suite's containers: entries of the runtime root that name suite paths.
+# Runtime state of this suite's containers: entries of the runtime root that name suite paths or
+# container ids (from podman's event log), and entries of the runtime's data root naming them.
+# The ids are kept in IDS once the suite dir is gone.
+IDS=""
+container_ids() {
+    [ ! -e "$SUITE_DIR/events.log" ] ||
+        IDS=$(grep -o '"ID":"[0-9a-f]*"' "$SUITE_DIR/events.log" | cut -d'"' -f4 | sort -u)
+    echo "$IDS"
+}
 runtime_state_left() {
-    [ -d "$RUNTIME_ROOT" ] || return 0
-    grep -rlF -- "$SUITE_DIR" "$RUNTIME_ROOT" 2>/dev/null
+    local id
+    [ ! -d "$RUNTIME_ROOT" ] || grep -rlF -- "$SUITE_DIR" "$RUNTIME_ROOT" 2>/dev/null
+    for id in $(container_ids); do
+        [ ! -e "$RUNTIME_ROOT/$id" ] || echo "$RUNTIME_ROOT/$id"
+        data_root_entries "$id"
+    done
 }
 
 cleanup() {
@@ -62,6 +74,7 @@ cleanup() {
     pm rmi -af >/dev/null 2>&1
     # conmon runs podman's exit command after a container dies; it must not outlive the config.
     wait_processes_gone "$SUITE_DIR" "/$NS/"
+    container_ids >/dev/null
     for pid in $(live_processes "$SUITE_DIR" "/$NS/" | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null; done
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
@@ -166,10 +179,12 @@ t_detached_exec_top() {
 }
 
 t_stop() {
-    local id=$NS-stop
-    # A shell init that exits 42 on SIGTERM.
-    prun_ -d --name "$id" "$IMG" sh -c 'trap "exit 42" TERM; touch /tmp/ready; while :; do sleep 1; done' >/dev/null
-    for _ in $(seq 200); do pm exec "$id" test -e /tmp/ready && break; sleep 0.1; done
+    local id=$NS-stop dir=$SUITE_DIR/stop
+    mkdir -p "$dir"
+    # A shell init that exits 42 on SIGTERM; it tells the host through a volume when its trap is set.
+    prun_ -d --name "$id" -v "$dir:/host" "$IMG" \
+        sh -c 'trap "exit 42" TERM; touch /host/ready; while :; do sleep 1; done' >/dev/null
+    for _ in $(seq 200); do [ -e "$dir/ready" ] && break; sleep 0.1; done
     pm stop -t 10 "$id" >/dev/null
     want_eq "$(inspect '{{.State.Status}}' "$id")" exited "status after stop"
     want_eq "$(inspect '{{.State.ExitCode}}' "$id")" 42 "exit code after SIGTERM"
