@@ -4,7 +4,7 @@
 # (`podman --runtime $RUNTIME`, and once as the configured runtime "minirunc").
 # Usage (as root): RUNTIME=/abs/path/to/runtime integration/podman/run.sh
 # podman passes no --root to the runtime, so its state lives in the runtime's default root
-# (RUNTIME_ROOT; default /run/<basename>: /run/runc for runc, /run/minirunc for minirunc).
+# (RUNTIME_ROOT; default: from the runtime's --help, /run/runc for runc, /run/minirunc for minirunc).
 # Leaves nothing behind: a trap removes containers, images, mounts, cgroups and the temp dir, then
 # the suite checks that no mount, process, cgroup or runtime state remains.
 set -u
@@ -18,6 +18,13 @@ RUNTIME=${RUNTIME:-/usr/sbin/runc}
 case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
 [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "podman suite: must run as root" >&2; exit 2; }
+# The runtime's default state root, as its --help states it (runc: `(default: "/run/runc")`,
+# minirunc: `[default: /run/minirunc]`), else /run/<basename>.
+default_root() {
+    "$RUNTIME" --help 2>/dev/null |
+        sed -n 's/^ *--root[ =].*[[(]default: "\{0,1\}\([^]")]*\)"\{0,1\}[])].*/\1/p' | head -1
+}
+RUNTIME_ROOT=${RUNTIME_ROOT:-$(default_root)}
 RUNTIME_ROOT=${RUNTIME_ROOT:-/run/$(basename "$RUNTIME")}
 
 ensure_packages podman:podman conmon:conmon script:bsdutils
