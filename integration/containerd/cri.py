@@ -100,18 +100,18 @@ def record(idfile, ident):
 
 
 def run(rt, logdir, cgroup_parent, image, idfile):
-    sandbox = sandbox_config("mrc-pod", logdir, cgroup_parent)
+    sandbox = sandbox_config("mrt-pod", logdir, cgroup_parent)
     resp = rt.call("RunPodSandbox", msg((1, sandbox), (2, "minirunc")))
     pod = resp[1][0].decode()
     record(idfile, pod)
     try:
         container = msg(
-            (1, msg((1, "mrc-ctr"), (2, 0))),
+            (1, msg((1, "mrt-ctr"), (2, 0))),
             (2, msg((1, image))),
             (3, "sh"),
             (4, "-c"),
             (4, 'echo "via-cri-binaryname uid=$(id -u)"'),
-            (11, "mrc-ctr.log"),
+            (11, "mrt-ctr.log"),
         )
         resp = rt.call("CreateContainer", msg((1, pod), (2, container), (3, sandbox)))
         cid = resp[1][0].decode()
@@ -125,7 +125,7 @@ def run(rt, logdir, cgroup_parent, image, idfile):
         else:
             raise SystemExit("CRI container did not exit within 30s")
         code = status.get(7, [0])[0]
-        with open(os.path.join(logdir, "mrc-ctr.log")) as f:
+        with open(os.path.join(logdir, "mrt-ctr.log")) as f:
             # CRI log lines: "<time> <stream> <tag> <text>"
             for line in f:
                 print(line.rstrip("\n").split(" ", 3)[-1])

@@ -21,8 +21,8 @@ ensure_packages containerd:containerd ctr:containerd script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
 
 # Short paths: unix socket paths are limited to 108 bytes.
-SUITE_DIR=$(mktemp -d /tmp/mrc-ctr.XXXXXX)
-NS=mrc$$                              # private containerd namespace: also names the cgroup parent
+SUITE_DIR=$(mktemp -d /tmp/mrt-ctr.XXXXXX)
+NS=mrt-ctr$$   # private containerd namespace and cgroup parent; "mrt-" is the leak-check marker
 RUNC_ROOT=$SUITE_DIR/runc-root        # the shim passes --root $RUNC_ROOT/$NS to the runtime
 FIFO_DIR=$SUITE_DIR/fifo
 SOCK=$SUITE_DIR/containerd.sock
@@ -339,6 +339,9 @@ leftover() {
     [ -z "$what" ] || { echo "mounts left:"; echo "$what"; }
     # The CRI pods' cgroup parent "$NS/cri" stays, as the parent of ctr's containers does.
     what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/cri"; done)
+    # shellcheck disable=SC2046 # one argument per id
+    what=$(echo "$what"; cgroups_naming $(shim_ids | sed 's|.*/||'))
+    what=$(printf '%s\n' "$what" | sed '/^$/d' | sort -u)
     [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
     what=$(find "$RUNC_ROOT/$NS" "$SUITE_DIR/runtime-root-cri/k8s.io" -mindepth 1 2>/dev/null
         for id in $(shim_ids); do data_root_entries "${id#*/}"; done)

@@ -194,6 +194,13 @@ cgroups_named() { # NAME
     find /sys/fs/cgroup -maxdepth 4 -type d -name "$1" 2>/dev/null
 }
 
+# Cgroup directories whose path names any of the container IDs: found wherever the runtime put
+# them, not only under the cgroup parent the client asked for.
+cgroups_naming() { # ID...
+    [ $# -gt 0 ] || return 0
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d 2>/dev/null | grep -F -- "$(printf '%s\n' "$@")"
+}
+
 # Unmount everything under DIR (deepest first); lazily if busy.
 unmount_under() { # DIR
     local m

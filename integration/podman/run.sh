@@ -30,8 +30,8 @@ RUNTIME_ROOT=${RUNTIME_ROOT:-/run/$(basename "$RUNTIME")}
 ensure_packages podman:podman conmon:conmon script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
 
-SUITE_DIR=$(mktemp -d /tmp/mrc-pm.XXXXXX)
-NS=mrcpm$$                      # container name prefix and cgroup parent
+SUITE_DIR=$(mktemp -d /tmp/mrt-pm.XXXXXX)
+NS=mrt-pm$$    # container name prefix and cgroup parent; "mrt-" is the leak-check marker
 IMG=localhost/minirunc-busybox:latest
 # Host paths podman 4.3 creates whatever its configuration says (blob info cache, netavark run
 # dir): removed at the end if this suite created them.
@@ -271,6 +271,9 @@ leftover() {
     what=$(mounts_under "$SUITE_DIR" | grep -vx "$SUITE_DIR/root/overlay")
     [ -z "$what" ] || { echo "mounts left:"; echo "$what"; }
     what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/conmon"; done)
+    # shellcheck disable=SC2046 # one argument per id
+    what=$(echo "$what"; cgroups_naming $(container_ids))
+    what=$(printf '%s\n' "$what" | sed '/^$/d' | sort -u)
     [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
     what=$(runtime_state_left)
     [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
