@@ -115,11 +115,11 @@ t_run_output_exit() {
 t_missing_command() {
     local out rc=0
     out=$(prun_ --rm --name "$NS-missing" "$IMG" /nonexistent/binary 2>&1) || rc=$?
-    want_eq "$rc" 127 "exit code of a missing command"
+    want_eq "$rc" 127 "exit code of a missing command (output: $out)"
     want_match "$out" "$MISSING_EXEC_ERROR" "error"
     rc=0
     out=$(prun_ --rm --name "$NS-noexec" "$IMG" /etc/passwd 2>&1) || rc=$?
-    want_eq "$rc" 126 "exit code of a non-executable command"
+    want_eq "$rc" 126 "exit code of a non-executable command (output: $out)"
     want_match "$out" '/etc/passwd.*permission denied' "error"
     want_eq "$(pm ps -a --filter "name=$NS-" -q)" "" "containers left"
     want_eq "$(runtime_state_left)" "" "runtime state left"
