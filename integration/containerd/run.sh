@@ -30,6 +30,10 @@ IMG=localhost/minirunc-busybox:latest
 IMG_USER=localhost/minirunc-busybox:user
 CTRD_PID=""
 mkdir -p "$RUNC_ROOT" "$FIFO_DIR" "$SUITE_DIR/cni/net.d" "$SUITE_DIR/cni/bin"
+# The shims put their sockets in /run/containerd/s/ whatever the configuration says: if this suite
+# creates those directories, it removes them again (only when empty).
+created_host_dirs=""
+for d in /run/containerd/s /run/containerd; do [ -e "$d" ] || created_host_dirs="$created_host_dirs $d"; done
 
 ctr_() { timeout "${CTR_TIMEOUT:-60}" ctr --address "$SOCK" --namespace "$NS" "$@"; }
 # ctr run with the runtime under test.
@@ -103,7 +107,7 @@ after_failure() {
 
 cleanup() {
     trap - EXIT INT TERM
-    local pid sock cg
+    local pid sock cg d
     stop_scenario
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         after_failure >/dev/null 2>&1
@@ -124,6 +128,7 @@ cleanup() {
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
     shim_ids >/dev/null
     rm -rf "$SUITE_DIR"
+    for d in $created_host_dirs; do rmdir "$d" 2>/dev/null; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

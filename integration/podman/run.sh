@@ -33,11 +33,13 @@ images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; ex
 SUITE_DIR=$(mktemp -d /tmp/mrt-pm.XXXXXX)
 NS=mrt-pm$$    # container name prefix and cgroup parent; "mrt-" is the leak-check marker
 IMG=localhost/minirunc-busybox:latest
-# Host paths podman 4.3 creates whatever its configuration says (blob info cache, netavark run
-# dir): removed at the end if this suite created them.
-HOST_DIRS="/var/lib/containers /run/containers"
-created_host_dirs=""
-for d in $HOST_DIRS; do [ -e "$d" ] || created_host_dirs="$created_host_dirs $d"; done
+# Host paths podman 4.3 creates whatever its configuration says (the blob info cache of `load`,
+# the network run dir), deepest first: removed at the end if this suite created them. Only these
+# files and then empty directories are removed, so a concurrent podman's data is never touched.
+HOST_PATHS="/var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache
+/var/lib/containers /run/containers/networks /run/containers"
+created_host_paths=""
+for d in $HOST_PATHS; do [ -e "$d" ] || created_host_paths="$created_host_paths $d"; done
 
 for f in containers.conf storage.conf; do
     sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" "$here/$f" >"$SUITE_DIR/$f"
@@ -86,7 +88,9 @@ cleanup() {
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
     rm -rf "$SUITE_DIR"
-    for d in $created_host_dirs; do rm -rf "$d"; done
+    for d in $created_host_paths; do
+        if [ -d "$d" ]; then rmdir "$d" 2>/dev/null; else rm -f "$d"; fi
+    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -285,6 +289,5 @@ record "nothing of the containers left behind" "$(leftover)"
 cleanup
 record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
     [ ! -e "$SUITE_DIR" ] || echo "suite dir left: $SUITE_DIR";
-    for d in $created_host_dirs; do [ ! -e "$d" ] || echo "host dir left: $d"; done;
-    [ ! -e /etc/cni/net.d/cni.lock ] || echo "CNI lock left: /etc/cni/net.d/cni.lock")"
+    for d in $created_host_paths; do [ ! -e "$d" ] || echo "host path left: $d"; done)"
 summary podman
