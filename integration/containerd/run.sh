@@ -1,0 +1,370 @@
+#!/bin/bash
+# containerd integration suite: a private containerd 1.6 (own config, sockets, root and state under
+# a temp dir) drives the runtime under test through its runc v2 shim (`ctr run --runc-binary`), and
+# through the `BinaryName` option of integration/containerd/config.toml (CRI runtime "minirunc").
+# Usage (as root): RUNTIME=/abs/path/to/runtime integration/containerd/run.sh
+# Leaves nothing behind: a trap removes tasks, containers, images, the daemon, mounts, cgroups and
+# the temp dir, then the suite checks that no mount, process, cgroup or runtime state remains.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/common.sh
+. "$top/integration/lib/common.sh"
+
+RUNTIME=${RUNTIME:-/usr/sbin/runc}
+case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
+[ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "containerd suite: must run as root" >&2; exit 2; }
+
+ensure_packages containerd:containerd ctr:containerd script:bsdutils
+images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
+
+# Short paths: unix socket paths are limited to 108 bytes.
+SUITE_DIR=$(mktemp -d /tmp/mrt-ctr.XXXXXX)
+NS=mrt-ctr$$   # private containerd namespace and cgroup parent; "mrt-" is the leak-check marker
+RUNC_ROOT=$SUITE_DIR/runc-root        # the shim passes --root $RUNC_ROOT/$NS to the runtime
+FIFO_DIR=$SUITE_DIR/fifo
+SOCK=$SUITE_DIR/containerd.sock
+IMG=localhost/minirunc-busybox:latest
+IMG_USER=localhost/minirunc-busybox:user
+CTRD_PID=""
+mkdir -p "$RUNC_ROOT" "$FIFO_DIR" "$SUITE_DIR/cni/net.d" "$SUITE_DIR/cni/bin"
+# The shims put their sockets in /run/containerd/s/ whatever the configuration says: if this suite
+# creates those directories, it removes them again (only when empty).
+created_host_dirs=""
+for d in /run/containerd/s /run/containerd; do [ -e "$d" ] || created_host_dirs="$created_host_dirs $d"; done
+
+ctr_() { timeout "${CTR_TIMEOUT:-60}" ctr --address "$SOCK" --namespace "$NS" "$@"; }
+# ctr run with the runtime under test.
+crun_() {
+    local a
+    for a in "$@"; do case $a in "$NS"-*) echo "$a" >>"$SUITE_DIR/ids.$NS" ;; esac; done
+    ctr_ run --runc-binary "$RUNTIME" --runc-root "$RUNC_ROOT" --fifo-dir "$FIFO_DIR" "$@"; }
+
+cexec_() { ctr_ task exec --fifo-dir "$FIFO_DIR" "$@"; }
+
+# Delete a stopped task and print its exit status: ctr 1.6 `task delete` exits 0 and reports a
+# non-zero status only as a warning "task ID exit with non-zero exit code N".
+task_exit() { # ID
+    local out code
+    out=$(ctr_ task delete "$1" 2>&1)
+    code=$(printf '%s\n' "$out" | sed -n 's/.*exit with non-zero exit code \([0-9]*\).*/\1/p')
+    echo "${code:-0}"
+}
+
+# Wait until task ID has status STATUS (at most 10 s).
+wait_status() { # ID STATUS
+    for _ in $(seq 100); do
+        [ "$(ctr_ task ls | awk -v id="$1" '$1 == id { print $3 }')" = "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "task $1 did not reach status $2: $(ctr_ task ls)"
+    return 1
+}
+
+# Shim sockets live in /run/containerd/s/, named by sha256(<containerd address>/<ns>/<id>).
+shim_socket() { # NAMESPACE ID
+    printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
+
+# The suite's containers as NAMESPACE/ID: crun_ and cri.py log the ids, per namespace, in
+# $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone.
+IDS=""
+shim_ids() {
+    local f
+    if [ -d "$SUITE_DIR" ]; then
+        IDS=$(for f in "$SUITE_DIR"/ids.*; do [ -e "$f" ] && sed "s|^|${f##*/ids.}/|" "$f"; done | sort -u)
+    fi
+    echo "$IDS"
+}
+
+# Shim sockets of this suite's containers still in /run/containerd/s/.
+shim_sockets_left() {
+    local id sock
+    for id in $(shim_ids); do
+        sock=$(shim_socket "${id%%/*}" "${id#*/}")
+        [ ! -e "$sock" ] || echo "$sock"
+    done
+}
+
+# After a failed scenario: show containerd's last errors (the shim's "OCI runtime ... failed"
+# reports), then remove every task and container of the namespace through containerd.
+after_failure() {
+    local id
+    if [ -e "$SUITE_DIR/containerd.log" ]; then
+        echo "last errors of containerd:"
+        grep 'level=error' "$SUITE_DIR/containerd.log" | grep -v -e 'failed to load cni' -e 'copy shim log' | tail -3
+    fi
+    # The runtime's kill may be what failed: end the containers' processes directly first.
+    kill_container_processes "/$NS/"
+    for id in $(CTR_TIMEOUT=15 ctr_ task ls -q 2>/dev/null); do
+        CTR_TIMEOUT=15 ctr_ task rm -f "$id" >/dev/null 2>&1
+    done
+    for id in $(CTR_TIMEOUT=15 ctr_ container ls -q 2>/dev/null); do
+        CTR_TIMEOUT=15 ctr_ container rm "$id" >/dev/null 2>&1
+    done
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    local pid sock cg d
+    stop_scenario
+    if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
+        after_failure >/dev/null 2>&1
+        "$here/cri.sh" cleanup >/dev/null 2>&1
+        ctr_ image rm "$IMG" "$IMG_USER" >/dev/null 2>&1
+        kill "$CTRD_PID" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$CTRD_PID" 2>/dev/null
+        wait "$CTRD_PID" 2>/dev/null
+    fi
+    wait_processes_gone "$SUITE_DIR" "/$NS/"
+    # Shims (and anything else) this suite started that are still alive: kill them by pid.
+    for pid in $(live_processes "$SUITE_DIR" "/$NS/" | cut -d' ' -f1); do
+        kill -9 "$pid" 2>/dev/null
+    done
+    for sock in $(shim_sockets_left); do rm -f "$sock"; done
+    unmount_under "$SUITE_DIR"
+    for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    shim_ids >/dev/null
+    rm -rf "$SUITE_DIR"
+    for d in $created_host_dirs; do rmdir "$d" 2>/dev/null; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_containerd() {
+    sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" "$here/config.toml" >"$SUITE_DIR/config.toml"
+    containerd --config "$SUITE_DIR/config.toml" >"$SUITE_DIR/containerd.log" 2>&1 &
+    CTRD_PID=$!
+    for _ in $(seq 100); do
+        ctr --address "$SOCK" version >/dev/null 2>&1 && return 0
+        kill -0 "$CTRD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "containerd did not start:" >&2
+    tail -20 "$SUITE_DIR/containerd.log" >&2
+    exit 2
+}
+
+# ---- scenarios -------------------------------------------------------------------------------
+
+t_run_output_exit() {
+    local out rc=0
+    out=$(crun_ --rm "$IMG" "$NS-run" sh -c 'echo hello from the container; exit 7') || rc=$?
+    want_eq "$out" "hello from the container" "output"
+    want_eq "$rc" 7 "exit code"
+    out=$(crun_ --rm "$IMG" "$NS-run0" true)
+    want_eq "$out" "" "output of true"
+}
+
+t_env_cwd() {
+    local out
+    out=$(crun_ --rm --env FOO=bar --env EMPTY= --cwd /var/tmp "$IMG" "$NS-env" \
+        sh -c 'echo "$FOO|${EMPTY-unset}|$(pwd)|$PATH"')
+    want_eq "$out" "bar||/var/tmp|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "env|cwd|PATH"
+}
+
+t_user() {
+    local out rc=0
+    out=$(crun_ --rm "$IMG_USER" "$NS-user" sh -c 'id -u; id -g; touch /root/x 2>&1; echo "rc=$?"') || rc=$?
+    want_eq "$rc" 0 "exit code"
+    want_eq "$(echo "$out" | sed -n 1p)" 65534 "uid"
+    want_eq "$(echo "$out" | sed -n 2p)" 65534 "gid"
+    want_contains "$out" "Permission denied" "touch /root/x as nobody"
+    want_contains "$out" "rc=1" "touch /root/x exit code"
+}
+
+t_read_only() {
+    local out
+    out=$(crun_ --rm --read-only "$IMG" "$NS-ro" sh -c 'touch /etc/x 2>&1; echo "rc=$?"; cat /etc/hostname >/dev/null && echo readable')
+    want_contains "$out" "Read-only file system" "write to /etc"
+    want_contains "$out" "rc=1" "touch exit code"
+    want_contains "$out" "readable" "read of /etc/hostname"
+}
+
+t_bind_mount() {
+    local dir=$SUITE_DIR/bind out
+    mkdir -p "$dir"
+    echo from-host >"$dir/in"
+    out=$(crun_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:rw" "$IMG" "$NS-bind" \
+        sh -c 'cat /data/in; echo from-container >/data/out')
+    want_eq "$out" from-host "file read through the bind mount"
+    want_eq "$(cat "$dir/out")" from-container "file written through the bind mount, seen on the host"
+    # A read-only bind refuses writes.
+    out=$(crun_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:ro" "$IMG" "$NS-bindro" \
+        sh -c 'echo x >/data/out2 2>&1; echo "rc=$?"' 2>&1)
+    want_contains "$out" "rc=1" "write to a read-only bind"
+    [ ! -e "$dir/out2" ] || { echo "read-only bind was written"; return 1; }
+}
+
+t_terminal() {
+    local out rc=0
+    out=$(in_pty "ctr --address $SOCK --namespace $NS run --rm -t --runc-binary $RUNTIME \
+        --runc-root $RUNC_ROOT --fifo-dir $FIFO_DIR $IMG $NS-tty \
+        sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; exit 5'") || rc=$?
+    want_match "$out" '^/dev/pts/[0-9]+' "tty output"
+    want_contains "$out" stdio-is-a-tty "terminal test"
+    want_eq "$rc" 5 "exit code through the terminal"
+}
+
+t_detached_exec() {
+    local id=$NS-det out rc=0
+    crun_ -d "$IMG" "$id" sleep 300
+    want_eq "$(ctr_ task ls | awk -v id="$id" '$1 == id { print $3 }')" RUNNING "task status"
+    out=$(cexec_ --exec-id e1 "$id" sh -c 'echo in-exec; ps -o comm | grep -c sleep; exit 4') || rc=$?
+    want_eq "$out" "in-exec
+1" "exec output (and sees the container's sleep)"
+    want_eq "$rc" 4 "exec exit code"
+    out=$(cexec_ --exec-id e2 --user 65534 --cwd /tmp "$id" sh -c 'echo "$(id -u) $(pwd)"')
+    want_eq "$out" "65534 /tmp" "exec user and cwd"
+    out=$(in_pty "ctr --address $SOCK --namespace $NS task exec -t --fifo-dir $FIFO_DIR --exec-id e3 $id \
+        sh -c 'tty; exit 6'") || rc=$?
+    want_match "$out" '/dev/pts/[0-9]+' "exec -t output"
+    want_eq "$rc" 6 "exec -t exit code"
+    ctr_ task kill -s SIGKILL "$id"
+    wait_status "$id" STOPPED
+    want_eq "$(task_exit "$id")" 137 "exit status after SIGKILL"
+    ctr_ container rm "$id"
+}
+
+t_kill() {
+    local id=$NS-kill dir=$SUITE_DIR/kill
+    mkdir -p "$dir"
+    # A shell init that exits 42 on SIGTERM (as PID 1 it has no default action for it); it tells
+    # the host through a bind mount when its trap is set.
+    crun_ -d --mount "type=bind,src=$dir,dst=/host,options=rbind:rw" "$IMG" "$id" \
+        sh -c 'trap "exit 42" TERM; touch /host/ready; while :; do sleep 1; done'
+    for _ in $(seq 200); do [ -e "$dir/ready" ] && break; sleep 0.1; done
+    ctr_ task kill -s SIGTERM "$id"
+    wait_status "$id" STOPPED
+    want_eq "$(task_exit "$id")" 42 "exit status after SIGTERM"
+    ctr_ container rm "$id"
+}
+
+t_pause_resume_ps() {
+    local id=$NS-pause pid pids
+    crun_ -d "$IMG" "$id" sh -c 'sleep 300 & wait'
+    pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
+    for _ in $(seq 50); do [ "$(ctr_ task ps "$id" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
+    pids=$(ctr_ task ps "$id" | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')
+    want_contains " $pids" " $pid " "ctr task ps (init pid)"
+    want_eq "$(echo "$pids" | wc -w)" 2 "number of processes in ctr task ps ($pids)"
+    ctr_ task pause "$id"
+    want_eq "$(ctr_ task ls | awk -v id="$id" '$1 == id { print $3 }')" PAUSED "status after pause"
+    want_eq "$(host_freezer_state "$pid")" FROZEN "host freezer state"
+    ctr_ task resume "$id"
+    want_eq "$(ctr_ task ls | awk -v id="$id" '$1 == id { print $3 }')" RUNNING "status after resume"
+    want_eq "$(host_freezer_state "$pid")" THAWED "host freezer state after resume"
+    want_eq "$(cexec_ --exec-id alive "$id" echo alive)" alive "exec after resume"
+    ctr_ task kill -s SIGKILL "$id"
+    ctr_ task delete "$id" >/dev/null 2>&1 || true
+    ctr_ container rm "$id"
+}
+
+t_memory_limit() {
+    local id=$NS-mem pid
+    crun_ -d --memory-limit 67108864 "$IMG" "$id" sleep 300
+    pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
+    want_eq "$(host_memory_limit "$pid")" 67108864 "host-side memory limit"
+    ctr_ task kill -s SIGKILL "$id"
+    ctr_ task delete "$id" >/dev/null 2>&1 || true
+    ctr_ container rm "$id"
+}
+
+t_ten_at_once() {
+    local i pids="" out=$SUITE_DIR/ten bad=0
+    mkdir -p "$out"
+    for i in $(seq 10); do
+        crun_ --rm "$IMG" "$NS-many$i" sh -c "echo ok-$i" >"$out/$i" 2>&1 &
+        pids="$pids $!"
+    done
+    i=0
+    for pid in $pids; do
+        i=$((i + 1))
+        wait "$pid" || { echo "container $i failed (exit $?): $(cat "$out/$i")"; bad=1; }
+        [ "$(cat "$out/$i")" = "ok-$i" ] || { echo "container $i printed: $(cat "$out/$i")"; bad=1; }
+    done
+    want_eq "$bad" 0 "all ten containers succeeded"
+}
+
+t_failing_start() {
+    local id=$NS-fail out rc=0
+    out=$(crun_ --rm "$IMG" "$id" /nonexistent/binary 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || { echo "a nonexistent executable started"; return 1; }
+    # The runtime's own reason, naming the executable (not e.g. a missing log.json).
+    want_match "$out" "$MISSING_EXEC_ERROR" "error"
+    want_eq "$(ctr_ task ls -q | grep -cx "$id" || true)" 0 "tasks named $id"
+    want_eq "$(ctr_ container ls -q | grep -cx "$id" || true)" 0 "containers named $id"
+    want_eq "$(ctr_ snapshot ls | awk -v id="$id" '$1 == id' | wc -l)" 0 "snapshots named $id"
+    want_eq "$(mounts_under "$id")" "" "mounts of $id"
+    [ ! -e "$RUNC_ROOT/$NS/$id" ] || { echo "runtime state left: $RUNC_ROOT/$NS/$id"; return 1; }
+    want_eq "$(cgroups_named "$id")" "" "cgroups of $id"
+}
+
+t_cri_binary_name() {
+    local out
+    out=$("$here/cri.sh" run)
+    want_contains "$out" "via-cri-binaryname uid=0" "container output read from the CRI log"
+    # The runtime was called with the options block's Root (+ namespace): the options were used.
+    [ -d "$SUITE_DIR/runtime-root-cri/k8s.io" ] || { echo "runtime root of the CRI runtime unused"; return 1; }
+}
+
+# ---- main --------------------------------------------------------------------------------------
+
+echo "containerd suite: runtime $RUNTIME, dir $SUITE_DIR, namespace $NS"
+export SUITE_DIR SOCK RUNTIME RUNC_ROOT NS images
+start_containerd
+for archive in busybox busybox-user; do
+    ctr_ image import "$images/$archive.oci.tar" >/dev/null || { echo "ctr image import failed" >&2; exit 2; }
+done
+
+scenario "run: output and exit code" t_run_output_exit
+scenario "run: env and cwd" t_env_cwd
+scenario "run: non-root user" t_user
+scenario "run: read-only rootfs" t_read_only
+scenario "run: bind mounts" t_bind_mount
+scenario "run -t: terminal" t_terminal
+scenario "detached task + task exec" t_detached_exec
+scenario "task kill: exit status" t_kill
+scenario "task pause/resume + task ps" t_pause_resume_ps
+scenario "memory limit" t_memory_limit
+scenario "10 containers at once" t_ten_at_once
+scenario "failing start leaves nothing" t_failing_start
+scenario "CRI runtime via BinaryName (config.toml)" t_cri_binary_name
+
+# ---- leftover check ---------------------------------------------------------------------------
+# Before cleanup: every scenario removed its containers, so nothing of them may remain (the daemon
+# itself still runs). After cleanup: nothing of the suite at all.
+leftover() {
+    local what
+    what=$(live_processes "$SUITE_DIR" "/$NS/" | awk -v d="$CTRD_PID" '$1 != d')
+    [ -z "$what" ] || { echo "processes left:"; echo "$what"; }
+    what=$(mounts_under "$SUITE_DIR")
+    [ -z "$what" ] || { echo "mounts left:"; echo "$what"; }
+    # The CRI pods' cgroup parent "$NS/cri" stays, as the parent of ctr's containers does.
+    what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/cri"; done)
+    # shellcheck disable=SC2046 # one argument per id
+    what=$(echo "$what"; cgroups_naming $(shim_ids | sed 's|.*/||'))
+    what=$(printf '%s\n' "$what" | sed '/^$/d' | sort -u)
+    [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
+    what=$(find "$RUNC_ROOT/$NS" "$SUITE_DIR/runtime-root-cri/k8s.io" -mindepth 1 2>/dev/null
+        for id in $(shim_ids); do data_root_entries "${id#*/}"; done)
+    [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
+    what=$(shim_sockets_left)
+    [ -z "$what" ] || { echo "shim sockets left:"; echo "$what"; }
+    [ -n "$CTRD_PID" ] || return 0
+    what=$(ctr_ task ls -q; ctr_ container ls -q)
+    [ -z "$what" ] || { echo "tasks or containers left:"; echo "$what"; }
+}
+# Shims exit shortly after their task is deleted.
+for _ in $(seq 100); do
+    [ -z "$(live_processes "$SUITE_DIR" "/$NS/" | awk -v d="$CTRD_PID" '$1 != d')" ] && break
+    sleep 0.1
+done
+record "nothing of the containers left behind" "$(leftover)"
+cleanup
+CTRD_PID=""
+record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
+    [ ! -e "$SUITE_DIR" ] || echo "suite dir left: $SUITE_DIR")"
+summary containerd

@@ -1,0 +1,9 @@
+#!/bin/bash
+# Run both real-client suites against RUNTIME (absolute path; default: Debian's runc).
+# Usage (as root): RUNTIME=/usr/local/bin/minirunc integration/run.sh
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+rc=0
+"$here/containerd/run.sh" || rc=1
+"$here/podman/run.sh" || rc=1
+exit "$rc"
