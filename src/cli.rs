@@ -78,7 +78,10 @@ pub enum Command {
     Events(EventsArgs),
     /// Print the features this runtime supports, as JSON
     Features,
-    /// Write a container's filesystem as a tar or an OCI image archive
+    /// Write a container's filesystem as a tar, an OCI layer or an OCI image archive
+    ///
+    /// A paused container commits a consistent snapshot; a running one commits what is on disk
+    /// at the time, file by file. Works until `delete`.
     Commit(CommitArgs),
 }
 
@@ -267,13 +270,13 @@ pub struct UpdateArgs {
 
 #[derive(Args, Debug)]
 pub struct CommitArgs {
-    /// Write only the container's changes, as an OCI layer
+    /// Write only the container's changes (its copy-on-write layer) as an OCI layer
     #[arg(long)]
     pub diff: bool,
     /// tar (default) or oci-archive
     #[arg(long, default_value = "tar", value_parser = ["tar", "oci-archive"])]
     pub format: String,
-    /// Image name for --format oci-archive, NAME:TAG
+    /// Image name for --format oci-archive, NAME:TAG (default localhost/ID:latest)
     #[arg(long)]
     pub name: Option<String>,
     /// Compression: none, gzip or zstd

@@ -55,6 +55,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::List(a) => commands::list(&paths, a),
         Command::Spec(a) => commands::spec(a),
         Command::Exec(a) => commands::exec(&paths, a),
+        Command::Commit(a) => commands::commit(&paths, a),
         other => anyhow::bail!("{other:?}: not implemented yet"),
     }
 }

@@ -1,9 +1,11 @@
 //! One function per verb: flags in, the library's answer out, runc's output shapes.
 
+mod commit;
 mod exec;
 mod run;
 mod wait;
 
+pub use commit::commit;
 pub use exec::exec;
 pub use run::run;
 

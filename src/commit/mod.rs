@@ -19,6 +19,7 @@
 //! on fd 1 rather than `Stdout`, which is line-buffered and not `Send` when locked.
 
 mod compress;
+mod container;
 mod oci;
 mod progress;
 mod tarsink;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+pub use container::{commit_container, parse_image_name, Commit};
 pub use oci::{write_oci_archive, ImageConfig};
 
 /// Compression of the whole output stream (tar or layer blob).
