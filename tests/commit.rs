@@ -9,7 +9,8 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use commit_util::{
-    apply_layer, assert_same, have, listing, run, set_mtime, set_xattr, Compare, Mount, TempDir,
+    apply_layer, assert_same, gnu_extract, have, listing, run, set_mtime, set_xattr, Compare,
+    Mount, TempDir,
 };
 use minirunc::commit::{
     write_diff, write_oci_archive, write_tree, CommitOptions, Compression, ImageConfig,
@@ -87,23 +88,6 @@ fn build_rich_tree(root: &Path) {
         stamp += 1000;
         set_mtime(&root.join(d), stamp, 987_654_321);
     }
-}
-
-fn gnu_extract(archive: &Path, dest: &Path) {
-    fs::create_dir_all(dest).unwrap();
-    let (a, d) = (archive.to_str().unwrap(), dest.to_str().unwrap());
-    run(
-        "tar",
-        &[
-            "--xattrs",
-            "--xattrs-include=*",
-            "--numeric-owner",
-            "-xpf",
-            a,
-            "-C",
-            d,
-        ],
-    );
 }
 
 /// `write_tree` of `src` into the file `out`.

@@ -36,18 +36,23 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.0.to_string_lossy().into_owned();
-        if mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .any(|m| m.starts_with(&prefix))
-        {
-            eprintln!("not removing {prefix}: a mount is still below it");
-            return;
-        }
-        let _ = fs::remove_dir_all(&self.0);
+        remove_unless_mounted(&self.0);
     }
+}
+
+/// Removes `dir` unless something is still mounted below it (that would be deleted too).
+pub fn remove_unless_mounted(dir: &Path) {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = dir.to_string_lossy().into_owned();
+    if mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| m.starts_with(&prefix))
+    {
+        eprintln!("not removing {prefix}: a mount is still below it");
+        return;
+    }
+    let _ = fs::remove_dir_all(dir);
 }
 
 /// A mount undone on drop (declare it after the TempDir holding it, so it drops first).
@@ -56,6 +61,22 @@ pub struct Mount(pub PathBuf);
 impl Mount {
     /// Mounts; None when the kernel refuses (the caller skips with a reason).
     pub fn new(fstype: &str, source: &str, target: &Path, data: &str) -> Option<Mount> {
+        Mount::with_flags(fstype, source, target, data, 0)
+    }
+
+    /// A bind mount of `source` on `target` (the same path makes a directory a mount point).
+    pub fn bind(source: &Path, target: &Path) -> Mount {
+        let src = source.to_str().unwrap();
+        Mount::with_flags("none", src, target, "", libc::MS_BIND).unwrap()
+    }
+
+    fn with_flags(
+        fstype: &str,
+        source: &str,
+        target: &Path,
+        data: &str,
+        flags: libc::c_ulong,
+    ) -> Option<Mount> {
         let c = |s: &str| CString::new(s).unwrap();
         let t = CString::new(target.as_os_str().as_bytes()).unwrap();
         // SAFETY: all pointers are NUL-terminated strings alive for the call.
@@ -64,7 +85,7 @@ impl Mount {
                 c(source).as_ptr(),
                 t.as_ptr(),
                 c(fstype).as_ptr(),
-                0,
+                flags,
                 c(data).as_ptr().cast(),
             )
         };
@@ -183,6 +204,12 @@ pub struct Compare {
 /// One line per entry: type, mode, owner, size, mtime, rdev, link target, xattrs, content
 /// digest, and which other entry it is a hard link of.
 pub fn listing(root: &Path, cmp: Compare) -> BTreeMap<String, String> {
+    listing_skipping(root, cmp, &[])
+}
+
+/// `listing`, not descending into the directories in `skip` (root-relative, e.g. `proc`):
+/// they are listed themselves, as a tar of a container's view keeps mount points.
+pub fn listing_skipping(root: &Path, cmp: Compare, skip: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut first_of_inode: BTreeMap<u64, String> = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -229,7 +256,7 @@ pub fn listing(root: &Path, cmp: Compare) -> BTreeMap<String, String> {
             for (k, v) in xattrs(&path) {
                 line += &format!(" xattr:{k}={v:?}");
             }
-            if ft.is_dir() {
+            if ft.is_dir() && !skip.contains(&rel.as_str()) {
                 stack.push(path.clone());
             }
             out.insert(rel, line);
@@ -252,6 +279,24 @@ pub fn assert_same(expected: &BTreeMap<String, String>, got: &BTreeMap<String, S
     for k in got.keys() {
         assert!(expected.contains_key(k), "unexpected entry {k}");
     }
+}
+
+/// Extracts with GNU tar, keeping owners, modes and xattrs.
+pub fn gnu_extract(archive: &Path, dest: &Path) {
+    fs::create_dir_all(dest).unwrap();
+    let (a, d) = (archive.to_str().unwrap(), dest.to_str().unwrap());
+    run(
+        "tar",
+        &[
+            "--xattrs",
+            "--xattrs-include=*",
+            "--numeric-owner",
+            "-xpf",
+            a,
+            "-C",
+            d,
+        ],
+    );
 }
 
 /// Applies an uncompressed OCI layer over `dest` following the image spec's whiteout rules.
@@ -293,13 +338,54 @@ pub fn apply_layer(layer: &Path, dest: &Path) {
                     }
                 }
             }
-            assert!(entry.unpack_in(dest).unwrap(), "unpack {}", path.display());
+            let kind = entry.header().entry_type();
+            if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+                // The tar crate writes these as empty files: make the node here.
+                make_device(&target, entry.header());
+            } else {
+                assert!(entry.unpack_in(dest).unwrap(), "unpack {}", path.display());
+            }
             // The tar crate is built without its xattr feature: set them here.
             for (name, value) in attrs {
                 set_xattr(&target, &name, &value).unwrap();
             }
         }
     }
+}
+
+fn make_device(path: &Path, h: &tar::Header) {
+    let t = h.entry_type();
+    let (kind, dev) = if t.is_fifo() {
+        (libc::S_IFIFO, 0)
+    } else {
+        let dev = libc::makedev(
+            h.device_major().unwrap().unwrap(),
+            h.device_minor().unwrap().unwrap(),
+        );
+        let kind = if t.is_character_special() {
+            libc::S_IFCHR
+        } else {
+            libc::S_IFBLK
+        };
+        (kind, dev)
+    };
+    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: NUL-terminated path.
+    let r = unsafe { libc::mknod(p.as_ptr(), kind | h.mode().unwrap(), dev) };
+    assert_eq!(r, 0, "mknod {}", path.display());
+    std::os::unix::fs::lchown(
+        path,
+        Some(h.uid().unwrap() as u32),
+        Some(h.gid().unwrap() as u32),
+    )
+    .unwrap();
+    // mknod applies the umask: set the mode exactly.
+    fs::set_permissions(
+        path,
+        std::os::unix::fs::PermissionsExt::from_mode(h.mode().unwrap()),
+    )
+    .unwrap();
+    set_mtime(path, h.mtime().unwrap() as i64, 0);
 }
 
 fn remove_any(path: &Path) {
