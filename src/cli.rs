@@ -33,8 +33,8 @@ pub struct Cli {
     /// Manage cgroups through systemd (not supported: minirunc writes cgroupfs directly)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    /// Rootless mode: true, false or auto (before the command: `spec --rootless` is its own flag)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for compatibility with containerd 1.6 (checkpointing is not supported)
     #[arg(long, global = true, hide = true)]
