@@ -4,7 +4,7 @@
 set -eu
 
 packages="busybox-static runc crun libseccomp-dev pkg-config containerd podman conmon catatonit
-containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make"
+containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make python3-grpcio"
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup: must run as root (try: sudo make ...)" >&2
