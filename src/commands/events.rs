@@ -23,7 +23,8 @@ struct Event<'a> {
     data: Option<&'a Stats>,
 }
 
-/// How often the OOM counter and the container's liveness are checked between stats.
+/// How often the OOM counter and the container's liveness are checked between stats. An OOM in
+/// the last period before the cgroup is removed (e.g. by `run`'s delete) can be missed.
 const POLL: Duration = Duration::from_millis(100);
 
 const LIVE: [Status; 3] = [Status::Created, Status::Running, Status::Paused];
@@ -39,19 +40,22 @@ pub fn events(paths: &Paths, a: &EventsArgs) -> Result<i32> {
     }
     let mut ooms = cg.oom_count().unwrap_or(0);
     let mut next_stats = Instant::now() + interval;
-    while is_live(paths, &a.id) {
+    loop {
+        // The count first: an OOM kill that stops the container is counted before it stops.
         let now = cg.oom_count().unwrap_or(ooms);
         if now > ooms {
             emit(&mut out, &a.id, "oom", None)?;
         }
         ooms = now;
+        if !is_live(paths, &a.id) {
+            return Ok(0);
+        }
         if Instant::now() >= next_stats {
             emit_stats(&mut out, &a.id, &cg)?;
             next_stats += interval;
         }
         std::thread::sleep(POLL.min(next_stats.saturating_duration_since(Instant::now())));
     }
-    Ok(0)
 }
 
 fn is_live(paths: &Paths, id: &str) -> bool {
