@@ -245,6 +245,17 @@ fn ps_lists_exactly_the_container_pids_and_delete_removes_every_cgroup() {
         .collect();
     listed.sort_unstable();
     assert_eq!(listed, pids, "{custom}");
+    // An exec'd process joins the cgroup, so ps lists it too.
+    let exec = c
+        .cmd(&["exec", "--detach", &c.id, "sleep", "999"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(exec.success());
+    wait_for(5, "the exec'd sleep in ps", || {
+        Some(ps_json(&c)).filter(|p| p.len() == 3 && p.starts_with(&pids[..1]))
+    });
 
     c.ok(&["delete", "--force", &c.id]);
     for entry in std::fs::read_dir(CGROUP_ROOT).unwrap().flatten() {
