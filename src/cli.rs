@@ -247,7 +247,8 @@ pub struct UpdateArgs {
     pub memory_swap: Option<String>,
     #[arg(long)]
     pub kernel_memory: Option<String>,
-    #[arg(long)]
+    /// CPU shares (runc spells it --cpu-share)
+    #[arg(long, visible_alias = "cpu-share")]
     pub cpu_shares: Option<u64>,
     #[arg(long)]
     pub cpu_quota: Option<i64>,

@@ -56,6 +56,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Spec(a) => commands::spec(a),
         Command::Exec(a) => commands::exec(&paths, a),
         Command::Commit(a) => commands::commit(&paths, a),
+        Command::Pause { id } => commands::pause(&paths, id),
+        Command::Resume { id } => commands::resume(&paths, id),
+        Command::Ps(a) => commands::ps(&paths, a),
+        Command::Events(a) => commands::events(&paths, a),
+        Command::Update(a) => commands::update(&paths, a),
         other => anyhow::bail!("{other:?}: not implemented yet"),
     }
 }

@@ -1,13 +1,19 @@
 //! One function per verb: flags in, the library's answer out, runc's output shapes.
 
+mod cgroup_verbs;
 mod commit;
+mod events;
 mod exec;
 mod run;
+mod update;
 mod wait;
 
+pub use cgroup_verbs::{pause, ps, resume};
 pub use commit::commit;
+pub use events::events;
 pub use exec::exec;
 pub use run::run;
+pub use update::update;
 
 use anyhow::{bail, Context, Result};
 use std::io::Write;

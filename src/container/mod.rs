@@ -1,6 +1,6 @@
 //! The library behind the verbs: one function per lifecycle operation on a container.
 
-mod cgroup;
+pub mod cgroup;
 mod create;
 mod exec;
 mod lifecycle;
