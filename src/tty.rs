@@ -55,3 +55,80 @@ pub fn setup(socket: &OwnedFd) -> Result<()> {
     nix::unistd::dup2_stderr(&slave).context("dup2 the pty onto stderr")?;
     Ok(())
 }
+
+/// The caller's own terminal for a container without a console socket (`run`, foreground
+/// `exec`): a socketpair stands in for the socket; the runtime receives the master and copies
+/// between it and its stdio, with the local terminal in raw mode until dropped.
+pub struct LocalTerminal {
+    restore: Option<nix::sys::termios::Termios>,
+}
+
+/// A connected pair: (the end given to the container process, the runtime's end).
+pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("socketpair for the terminal")
+}
+
+impl LocalTerminal {
+    /// Receive the pty master on `ours` and start copying; the local terminal goes raw.
+    pub fn attach(ours: OwnedFd) -> Result<LocalTerminal> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned};
+        use std::os::fd::FromRawFd;
+        let mut buf = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            ours.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .context("receive the pty master")?;
+        let mut master = None;
+        for c in msg.cmsgs().context("pty master message")? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                master = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+        let master = master.context("the container sent no pty master")?;
+        let stdin = std::io::stdin();
+        let restore = nix::sys::termios::tcgetattr(&stdin).ok();
+        if let Some(t) = &restore {
+            let mut raw = t.clone();
+            nix::sys::termios::cfmakeraw(&mut raw);
+            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
+            copy_window_size(&master);
+        }
+        let mut to_pty = std::fs::File::from(master.try_clone()?);
+        let mut from_pty = std::fs::File::from(master);
+        // Threads are fine here: the runtime forks nothing after the container exists.
+        std::thread::spawn(move || std::io::copy(&mut std::io::stdin(), &mut to_pty));
+        std::thread::spawn(move || std::io::copy(&mut from_pty, &mut std::io::stdout()));
+        Ok(LocalTerminal { restore })
+    }
+}
+
+fn copy_window_size(master: &OwnedFd) {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+impl Drop for LocalTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.restore {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}

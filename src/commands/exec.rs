@@ -11,19 +11,26 @@ use crate::container::{self, write_pid_file, Paths};
 
 pub fn exec(paths: &Paths, a: &ExecArgs) -> Result<i32> {
     let process = build_process(paths, a)?;
+    let mut local = None;
     let console = match (process.terminal() == Some(true), &a.console_socket) {
         (true, Some(path)) => Some(
             std::os::unix::net::UnixStream::connect(path)
                 .with_context(|| format!("--console-socket {}", path.display()))?
                 .into(),
         ),
-        (true, None) => bail!("a terminal needs --console-socket"),
+        (true, None) if !a.detach => {
+            let (theirs, mine) = crate::tty::socket_pair()?;
+            local = Some(mine);
+            Some(theirs)
+        }
+        (true, None) => bail!("exec --detach with a terminal needs --console-socket"),
         (false, _) => None,
     };
     if !a.detach {
         become_subreaper()?;
     }
     let pid = container::exec(paths, &a.id, &process, console, a.preserve_fds)?;
+    let _terminal = local.map(crate::tty::LocalTerminal::attach).transpose()?;
     if let Some(path) = &a.pid_file {
         write_pid_file(path, pid)?;
     }

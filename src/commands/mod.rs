@@ -26,6 +26,7 @@ pub fn create_options(a: &CreateArgs) -> CreateOptions {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        local_terminal: false,
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         rootfs_mode: a.rootfs_mode.clone(),

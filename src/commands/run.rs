@@ -6,16 +6,21 @@ use super::create_options;
 use super::wait::{become_subreaper, block_signals, wait_forwarding};
 use crate::cli::RunArgs;
 use crate::container::{self, Paths};
+use crate::tty::LocalTerminal;
 
 pub fn run(paths: &Paths, a: &RunArgs) -> Result<i32> {
     let id = &a.create.id;
+    let mut opts = create_options(&a.create);
     if a.create.detach {
-        container::create(paths, id, &create_options(&a.create))?;
+        container::create(paths, id, &opts)?;
         return container::start(paths, id).map(|_| 0);
     }
     // init is reparented to us when the intermediate exits, so we can reap its status.
     become_subreaper()?;
-    let pid = container::create(paths, id, &create_options(&a.create))?;
+    opts.local_terminal = true;
+    let created = container::create(paths, id, &opts)?;
+    let pid = created.pid;
+    let _terminal = created.console.map(LocalTerminal::attach).transpose()?;
     let set = block_signals()?;
     if let Err(e) = container::start(paths, id) {
         let _ = container::delete(paths, id, true);

@@ -18,14 +18,23 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// With `process.terminal` and no console socket, give the terminal to the caller (`run`).
+    pub local_terminal: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     /// "cow", "direct" or "auto"; None defers to the annotation.
     pub rootfs_mode: Option<String>,
 }
 
-/// Create the container and return its init's host pid.
-pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
+pub struct Created {
+    /// The init's host pid.
+    pub pid: i32,
+    /// With `local_terminal`: the runtime's end of the console socket pair.
+    pub console: Option<OwnedFd>,
+}
+
+/// Create the container; its init waits for `start`.
+pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> {
     state::validate_id(id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .with_context(|| format!("--bundle {}", opts.bundle.display()))?;
@@ -33,8 +42,14 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
     spec::validate(&spec, true)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().context("process: missing")?;
+    let mut ours = None;
     let console = match (process.terminal() == Some(true), &opts.console_socket) {
         (true, Some(path)) => Some(connect(path)?),
+        (true, None) if opts.local_terminal => {
+            let (theirs, mine) = crate::tty::socket_pair()?;
+            ours = Some(mine);
+            Some(theirs)
+        }
         (true, None) => bail!("process.terminal is true: --console-socket is required"),
         (false, Some(_)) => bail!("--console-socket given but process.terminal is false"),
         (false, None) => None,
@@ -147,7 +162,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<i32> {
         write_pid_file(path, pid)?;
     }
     undo.disarm();
-    Ok(pid)
+    Ok(Created { pid, console: ours })
 }
 
 /// The runtime's part of the protocol during create.

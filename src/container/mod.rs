@@ -5,7 +5,7 @@ mod create;
 mod exec;
 mod lifecycle;
 
-pub use create::{create, hook_state, seccomp_handoff, write_pid_file, CreateOptions};
+pub use create::{create, hook_state, seccomp_handoff, write_pid_file, CreateOptions, Created};
 pub use exec::exec;
 pub use lifecycle::{delete, kill, load, start, status_of};
 
