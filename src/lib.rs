@@ -12,6 +12,7 @@ pub mod commands;
 pub mod commit;
 pub mod container;
 pub mod errors;
+pub mod exe_guard;
 pub mod fsutil;
 pub mod hooks;
 pub mod logging;
