@@ -24,6 +24,11 @@ pub fn ensure_read_only_exe() -> Result<()> {
     // The variable must not reach hooks or anything the runtime runs later.
     std::env::remove_var(MARKER);
     if exe_is_read_only()? {
+        if reexecuted {
+            // execveat through an fd names the process after the fd number.
+            prctl::set_name("minirunc")
+                .map_err(|e| anyhow::anyhow!("prctl PR_SET_NAME: errno {e}"))?;
+        }
         return Ok(());
     }
     if reexecuted {

@@ -16,6 +16,7 @@ pub mod exe_guard;
 pub mod fsutil;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
