@@ -45,6 +45,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let Some(command) = &cli.command else {
         anyhow::bail!("no command given: see minirunc --help");
     };
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        minirunc::exe_guard::ensure_read_only_exe()?;
+    }
     match command {
         Command::Create(a) => commands::create(&paths, a),
         Command::Start { id } => container::start(&paths, id).map(|_| 0),
@@ -61,6 +67,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => commands::ps(&paths, a),
         Command::Events(a) => commands::events(&paths, a),
         Command::Update(a) => commands::update(&paths, a),
-        other => anyhow::bail!("{other:?}: not implemented yet"),
+        Command::Features => commands::features(),
     }
 }

@@ -93,6 +93,7 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
         if !process.cwd().is_absolute() {
             bail!("process.cwd {:?}: must be an absolute path", process.cwd());
         }
+        crate::lsm::check(process)?;
     }
     let linux = spec
         .linux()

@@ -4,6 +4,7 @@ mod cgroup_verbs;
 mod commit;
 mod events;
 mod exec;
+mod features;
 mod run;
 mod update;
 mod wait;
@@ -12,6 +13,7 @@ pub use cgroup_verbs::{pause, ps, resume};
 pub use commit::commit;
 pub use events::events;
 pub use exec::exec;
+pub use features::features;
 pub use run::run;
 pub use update::update;
 

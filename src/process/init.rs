@@ -168,6 +168,7 @@ fn prepare_process(launch: &Launch, chan: &Channel) -> Result<Program> {
             load_seccomp(&f, chan)?;
         }
     }
+    crate::lsm::set_exec_labels(process)?;
     if let Some(cpus) = process
         .exec_cpu_affinity()
         .as_ref()

@@ -65,7 +65,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
 }
 
 fn mask(path: &str) -> Result<()> {
-    let meta = match std::fs::symlink_metadata(path) {
+    // After pivot_root a symlink resolves inside the container; one leading nowhere is a
+    // missing path, skipped as runc does (mounting over it would fail with ENOENT).
+    let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e.into()),

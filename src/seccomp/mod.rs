@@ -11,4 +11,6 @@ mod names;
 
 pub use filter::{build, load, unknown_syscalls};
 pub use listener::send_to_listener;
-pub use names::{supported_actions, supported_archs, supported_flags, supported_operators};
+pub use names::{
+    known_flags, supported_actions, supported_archs, supported_flags, supported_operators,
+};

@@ -153,3 +153,8 @@ pub fn supported_flags() -> Vec<String> {
         .map(spec_name)
         .collect()
 }
+
+/// Every filter flag minirunc knows, supported here or not.
+pub fn known_flags() -> Vec<String> {
+    FLAGS.iter().map(spec_name).collect()
+}

@@ -1,0 +1,88 @@
+//! The runtime binary as seen from containers (runc CVE-2019-5736 class).
+//!
+//! minirunc forks into containers without re-executing itself, so a container process that
+//! executes `/proc/self/exe` (directly, through a symlink or a `#!/proc/self/exe` script) runs
+//! the host's minirunc binary; any process of the container can then open `/proc/<pid>/exe`
+//! and, once no minirunc runs any more, reopen it for writing and replace the host binary.
+//! Before forking into a container the runtime therefore re-executes itself from a detached,
+//! read-only bind mount of its own binary: every reference the container can reach is on that
+//! mount, and a write through it fails with EROFS. The mount belongs to no namespace, so no
+//! one can make it writable again.
+
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// Set across the re-execution to stop a loop when the binary still is not read-only.
+const MARKER: &str = "_MINIRUNC_EXE_GUARD";
+
+/// Re-execute from a read-only view of the binary unless it already is one. Call first thing,
+/// single-threaded, in every verb that forks into a container.
+pub fn ensure_read_only_exe() -> Result<()> {
+    let reexecuted = std::env::var_os(MARKER).is_some();
+    // The variable must not reach hooks or anything the runtime runs later.
+    std::env::remove_var(MARKER);
+    if exe_is_read_only()? {
+        if reexecuted {
+            // execveat through an fd names the process after the fd number.
+            prctl::set_name("minirunc")
+                .map_err(|e| anyhow::anyhow!("prctl PR_SET_NAME: errno {e}"))?;
+        }
+        return Ok(());
+    }
+    if reexecuted {
+        bail!("/proc/self/exe is still writable after re-executing from a read-only mount");
+    }
+    let tree = read_only_clone()?;
+    std::env::set_var(MARKER, "1");
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .context("a command-line argument contains a NUL byte")?;
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv)
+        })
+        .collect::<Result<_, _>>()
+        .context("an environment variable contains a NUL byte")?;
+    let err = nix::unistd::execveat(&tree, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH)
+        .unwrap_err();
+    Err(err).context("re-execute minirunc from its read-only mount")
+}
+
+/// Whether the running binary lies on a read-only mount (after the re-execution, or installed so).
+fn exe_is_read_only() -> Result<bool> {
+    let st = nix::sys::statvfs::statvfs("/proc/self/exe").context("statvfs /proc/self/exe")?;
+    Ok(st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// A detached bind mount of the binary (open_tree OPEN_TREE_CLONE), made read-only.
+fn read_only_clone() -> Result<OwnedFd> {
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            flags,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("open_tree /proc/self/exe (a detached bind mount of the runtime binary)");
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    crate::rootfs::mounts::set_recursive_attrs(&fd, crate::rootfs::mounts::MOUNT_ATTR_RDONLY, 0)
+        .with_context(|| {
+            format!(
+                "make the bind mount of the runtime binary (fd {}) read-only",
+                fd.as_raw_fd()
+            )
+        })?;
+    Ok(fd)
+}
