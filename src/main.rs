@@ -4,6 +4,9 @@ use minirunc::container::{self, Paths};
 use minirunc::{commands, errors, logging};
 
 fn main() {
+    // Rust starts with SIGPIPE ignored; containers would inherit that through fork and execve,
+    // and our own output to a closed pipe would panic. Default it, as for any C program.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if cli.version {
         println!("minirunc version {}", env!("CARGO_PKG_VERSION"));
