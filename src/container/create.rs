@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::Paths;
 use crate::process::{self, Launch, Role};
 use crate::rootfs::{layers, RootPlan};
-use crate::state::{self, Lock, State, Status, EXEC_FIFO};
+use crate::state::{self, Layers, Lock, State, Status, EXEC_FIFO};
 use crate::{hooks, spec};
 
 pub struct CreateOptions {
@@ -76,7 +76,17 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     };
     let _lock = Lock::exclusive(&dir)?;
 
+    // Everything the container will own is named in the first state written, so that a create
+    // killed at any later point leaves a state that `delete --force` can clean up completely.
     let annotations = spec.annotations().as_ref();
+    let layers = match layers::wants_overlay(&rootfs, opts.rootfs_mode.as_deref(), annotations)? {
+        true => Some(Layers {
+            dir: layers::dir_for(&paths.data_root, &paths.root, id),
+            lowers: layers::lowers(&bundle, &rootfs, annotations)?,
+        }),
+        false => None,
+    };
+    let cgroup = super::cgroup::for_spec(&spec, id)?;
     let mut st = State {
         oci_version: crate::SPEC_VERSION.to_string(),
         id: id.to_string(),
@@ -90,20 +100,16 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
             .unwrap_or_default(),
         init_start_time: 0,
         phase: Status::Creating,
-        cgroup_path: None,
-        layers: None,
+        cgroup_path: Some(cgroup.path().to_path_buf()),
+        layers,
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
 
-    if layers::wants_overlay(&rootfs, opts.rootfs_mode.as_deref(), annotations)? {
-        let lowers = layers::lowers(&bundle, &rootfs, annotations)?;
-        let l = layers::create(&layers::dir_for(&paths.data_root, &paths.root, id), lowers)?;
+    if let Some(l) = &st.layers {
         undo.layers = Some(l.clone());
-        st.layers = Some(l);
+        layers::create(l)?;
     }
-    let cgroup = super::cgroup::for_spec(&spec, id)?;
-    st.cgroup_path = Some(cgroup.path().to_path_buf());
     undo.cgroup = Some(cgroup);
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
