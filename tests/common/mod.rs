@@ -87,6 +87,7 @@ impl Runtime {
             // SAFETY: a plain prctl on this process.
             let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
             assert_eq!(r, 0, "PR_SET_CHILD_SUBREAPER");
+            std::thread::spawn(|| reap_container_zombies());
         });
         let base = PathBuf::from(format!(
             "/tmp/minirunc-test-{}-{}",
@@ -268,11 +269,10 @@ impl Runtime {
         if let Some(dir) = find_cgroup_dir(Path::new("/sys/fs/cgroup"), id, 6) {
             panic!("cgroup left behind: {}", dir.display());
         }
-        // The test process is a subreaper (as containerd's shim is): it reaps the container's
-        // killed processes; a zombie of someone else's gets a few seconds, then fails.
+        // The test process is a subreaper (as containerd's shim is) and reaps the container's
+        // processes in a thread: give that a few seconds, then fail.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         while let Some(left) = process_in_cgroup_of(id) {
-            reap_zombies(id);
             assert!(
                 std::time::Instant::now() < deadline,
                 "process left behind: {left}"
@@ -294,23 +294,33 @@ fn process_in_cgroup_of(id: &str) -> Option<String> {
     None
 }
 
-/// Reap our zombie children in container `id`'s cgroup (orphans reparented to the subreaper).
-fn reap_zombies(id: &str) {
+/// Reap, forever, our zombie children that are container processes of this test binary (orphans
+/// reparented to us as subreaper). Only those: `Command` children must stay for their waiters.
+/// A dead init of a pid namespace lingers until all its namespace's processes are reaped, so
+/// this must go on while a test waits for `delete`.
+fn reap_container_zombies() -> ! {
     let me = std::process::id().to_string();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let cg = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
-        if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str()) && names(&cg, id) {
-            // SAFETY: waiting for one specific pid that is our zombie child, no other thread's.
-            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    let prefix = format!("mrt-{me}-");
+    loop {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().collect())
+                .unwrap_or_default();
+            if fields.first() != Some(&"Z") || fields.get(1) != Some(&me.as_str()) {
+                continue;
+            }
+            let cg = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+            if cg.contains(&prefix) {
+                // SAFETY: waiting for one specific pid, our zombie child that nobody else waits for.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            }
         }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -346,7 +356,6 @@ impl Drop for Runtime {
             if self.root.join(id).exists() {
                 let _ = self.cmd(&["delete", "--force", id]);
             }
-            reap_zombies(id);
         }
         remove_unless_mounted(&self.base);
     }
