@@ -171,7 +171,7 @@ fn list_table_and_json() {
         assert!(id == created || id == running);
         assert_eq!(r["status"], rt.state(id)["status"]);
     }
-    let mut ids = vec![created.clone(), running.clone()];
+    let mut ids = [created.clone(), running.clone()];
     ids.sort();
     assert_eq!(rt.ok(&["list", "-q"]), format!("{}\n", ids.join("\n")));
 }
