@@ -126,7 +126,7 @@ impl Channel {
     pub fn send_error(&self, err: &anyhow::Error) {
         let _ = self.send(&Message::Error {
             errno: errno_of(err),
-            message: format!("{err:#}"),
+            message: crate::errors::render(err),
         });
     }
 }

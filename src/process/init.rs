@@ -50,8 +50,9 @@ fn container_init(
         hooks::run("createContainer", list, &launch.hook_state)?;
     }
     rootfs::switch_root(&root, no_pivot)?;
-    rootfs::finish(spec)?;
+    // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
+    rootfs::finish(spec)?;
     let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
 

@@ -79,7 +79,7 @@ fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
                 .map(|p| p.display().to_string())
                 .collect();
             let data = format!(
-                "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
+                "lowerdir={},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off",
                 lowers.join(":"),
                 layers.dir.join("upper").display(),
                 layers.dir.join("work").display()

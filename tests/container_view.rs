@@ -1,0 +1,347 @@
+//! What the container's process saw (root): a shell inside prints its namespaces, mounts, ids,
+//! capabilities, limits and files, and the tests compare that with the spec and the host.
+
+mod common;
+
+use common::{text, Runtime};
+use serde_json::json;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+
+const NAMESPACES: [&str; 6] = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+
+fn ns_link(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `for n in NAMESPACES; do readlink /proc/self/ns/$n; done` as a script.
+fn ns_script() -> String {
+    format!(
+        "for n in {}; do readlink /proc/self/ns/$n; done",
+        NAMESPACES.join(" ")
+    )
+}
+
+#[test]
+fn own_namespaces_and_pid_1() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok(&format!("echo $$; {}", ns_script()), |_| {});
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "{out}");
+    for (ns, inside) in NAMESPACES.iter().zip(&lines[1..]) {
+        let host = ns_link("self", ns);
+        assert!(inside.starts_with(&format!("{ns}:[")), "{inside}");
+        assert_ne!(*inside, host, "{ns} namespace is the host's");
+    }
+}
+
+#[test]
+fn mounts_of_the_default_spec() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("cat /proc/self/mountinfo", |_| {});
+    // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
+    let find = |dest: &str| -> (String, String) {
+        let line = out
+            .lines()
+            .rfind(|l| l.split(' ').nth(4) == Some(dest))
+            .unwrap_or_else(|| panic!("{dest} not mounted:\n{out}"));
+        let (head, tail) = line.split_once(" - ").unwrap();
+        let opts = head.split(' ').nth(5).unwrap().to_string();
+        (tail.split(' ').next().unwrap().to_string(), opts)
+    };
+    assert_eq!(find("/proc").0, "proc");
+    assert_eq!(find("/dev").0, "tmpfs");
+    assert_eq!(find("/dev/pts").0, "devpts");
+    assert_eq!(find("/dev/shm").0, "tmpfs");
+    assert_eq!(find("/dev/mqueue").0, "mqueue");
+    let (fs, opts) = find("/sys");
+    assert_eq!(fs, "sysfs");
+    assert!(opts.split(',').any(|o| o == "ro"), "/sys is {opts}");
+    let (_, opts) = find("/dev/shm");
+    for o in ["nosuid", "noexec", "nodev"] {
+        assert!(
+            opts.split(',').any(|x| x == o),
+            "/dev/shm lacks {o}: {opts}"
+        );
+    }
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("id -u; id -g; id -G; umask", |c| {
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 23});
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1001");
+    let mut groups: Vec<&str> = lines[2].split_whitespace().collect();
+    groups.sort();
+    assert_eq!(groups, ["10", "1001", "20"], "{out}");
+    assert_eq!(lines[3], "0027");
+}
+
+#[test]
+fn capabilities_exactly_the_specs() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("grep -E '^(Cap|NoNewPrivs)' /proc/self/status", |c| {
+        let kill = json!(["CAP_KILL"]);
+        c["process"]["capabilities"] = json!({"bounding": kill, "effective": kill,
+            "permitted": kill, "inheritable": kill, "ambient": kill});
+    });
+    // CAP_KILL is bit 5.
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            out.contains(&format!("{set}:\t0000000000000020")),
+            "{set}: {out}"
+        );
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+}
+
+#[test]
+fn hostname_env_cwd_rlimits_oom() {
+    let rt = Runtime::new();
+    let script = "hostname; cat /proc/sys/kernel/domainname; echo \"$FOO\"; pwd; \
+                  ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj";
+    let out = rt.sh_ok(script, |c| {
+        c["hostname"] = "mrt-host".into();
+        c["domainname"] = "mrt.example".into();
+        c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+        c["process"]["cwd"] = "/tmp".into();
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 768}]);
+        c["process"]["oomScoreAdj"] = 123.into();
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "mrt-host",
+            "mrt.example",
+            "bar baz",
+            "/tmp",
+            "512",
+            "768",
+            "123"
+        ]
+    );
+}
+
+#[test]
+fn sysctl_in_the_network_namespace() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("cat /proc/sys/net/ipv4/ip_forward", |c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    assert_eq!(out, "1\n");
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let rt = Runtime::new();
+    let script = "if [ -e /proc/kcore ]; then wc -c < /proc/kcore; else echo 0; fi; stat -c '%t:%T' /proc/keys; ls -A /sys/firmware | wc -l; \
+        echo x > /proc/sys/kernel/domainname && echo wrote-sys; \
+        echo h > /proc/sysrq-trigger && echo wrote-sysrq; \
+        touch /rootfile && echo wrote-root; true";
+    let (code, out, err) = rt.run_sh(script, |_| {});
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].trim(), "0", "/proc/kcore readable: {out}");
+    assert_eq!(lines[1], "1:3", "/proc/keys is not /dev/null: {out}");
+    assert_eq!(lines[2].trim(), "0", "/sys/firmware not empty: {out}");
+    assert!(!out.contains("wrote-sys"), "{out}");
+    assert!(!out.contains("wrote-sysrq"), "{out}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(
+        out.contains("wrote-root"),
+        "writable root refused: {out}{err}"
+    );
+}
+
+#[test]
+fn readonly_root() {
+    let rt = Runtime::new();
+    let (code, out, err) = rt.run_sh("touch /rootfile && echo wrote; true", |c| {
+        c["root"]["readonly"] = true.into();
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(err.contains("Read-only file system"), "{err}");
+}
+
+#[test]
+fn user_namespace_mappings() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("cat /proc/self/uid_map /proc/self/gid_map; id -u", |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[1], ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[2], ["0"]);
+}
+
+/// A network namespace bound at /run/netns/<name> by `ip netns add`, deleted on drop.
+struct NetNs(String);
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn joins_a_namespace_by_path() {
+    let name = format!("mrtns-{}-{}", std::process::id(), common::next());
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!("SKIP: `ip netns add` (iproute2) is not available");
+        return;
+    }
+    let ns = NetNs(name);
+    let path = format!("/run/netns/{}", ns.0);
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    let rt = Runtime::new();
+    let out = rt.sh_ok("readlink /proc/self/ns/net", |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = path.clone().into();
+            }
+        }
+    });
+    assert_eq!(out.trim(), format!("net:[{ino}]"));
+}
+
+#[test]
+fn devices_and_dev_symlinks() {
+    let rt = Runtime::new();
+    let script = "stat -c '%F %t:%T %a' /dev/mrtnull; echo hi > /dev/mrtnull && echo written; \
+        wc -c < /dev/mrtnull; for l in fd stdin stdout stderr; do readlink /dev/$l; done";
+    let out = rt.sh_ok(script, |c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/mrtnull", "type": "c",
+            "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0}]);
+    });
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "character special file 1:3 666",
+            "written",
+            "0",
+            "/proc/self/fd",
+            "/proc/self/fd/0",
+            "/proc/self/fd/1",
+            "/proc/self/fd/2"
+        ]
+    );
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let rt = Runtime::new();
+    let id = rt.running(|_| {});
+    let init = rt.state(&id)["pid"].to_string();
+    let out = rt.ok(&["exec", &id, "sh", "-c", &ns_script()]);
+    for (ns, inside) in NAMESPACES.iter().zip(out.lines()) {
+        assert_eq!(inside, ns_link(&init, ns), "{ns}");
+    }
+    let out = rt.ok(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(out, "1000\n1000\n");
+    let out = rt.ok(&[
+        "exec",
+        "--env",
+        "FOO=exec-env",
+        &id,
+        "sh",
+        "-c",
+        "echo $FOO",
+    ]);
+    assert_eq!(out, "exec-env\n");
+    let out = rt.ok(&["exec", "--cwd", "/tmp", &id, "pwd"]);
+    assert_eq!(out, "/tmp\n");
+    let code = rt.cmd(&["exec", &id, "sh", "-c", "exit 5"]).status.code();
+    assert_eq!(code, Some(5));
+
+    let pid_file = rt.base.join("exec.pid");
+    let p = pid_file.to_str().unwrap();
+    rt.ok(&["exec", "--detach", "--pid-file", p, &id, "sleep", "1000"]);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(pid.parse::<i32>().is_ok(), "{pid:?}");
+    assert_eq!(ns_link(&pid, "pid"), ns_link(&init, "pid"));
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cg.contains(&id),
+        "exec'd process not in the container's cgroup: {cg}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_nothing_left(&id);
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+#[test]
+fn preserve_fds_passes_exactly_n() {
+    let rt = Runtime::new();
+    let script = "echo through-fd3 >&3; [ -e /proc/self/fd/4 ] && echo fd4-open || echo fd4-closed";
+    let bundle = rt.bundle(&["sh", "-c", script], |_| {});
+    let id = rt.id();
+    let (r, w) = pipe();
+    let (_r2, w2) = pipe();
+    let (wfd, w2fd) = (w.as_raw_fd(), w2.as_raw_fd());
+    let mut c = rt.command(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
+    // SAFETY: only dup2 between fork and exec; the copies lose close-on-exec.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::dup2(wfd, 3) < 0 || libc::dup2(w2fd, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = rt.output(c);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "fd4-closed\n");
+    // Our write ends must close, or the read never ends.
+    drop((w, w2));
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut got).unwrap();
+    assert_eq!(got, "through-fd3\n");
+    rt.assert_nothing_left(&id);
+}
