@@ -6,7 +6,7 @@ use oci_spec::runtime::Hook;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Run `hooks` in order; `phase` names them in errors (e.g. "createRuntime").
@@ -27,6 +27,11 @@ fn capture() -> Result<File> {
 
 fn run_one(hook: &Hook, state_json: &str) -> Result<()> {
     let (mut out, mut err) = (capture()?, capture()?);
+    // The state goes in through a file, not a pipe: a hook that exits without reading it must
+    // not kill the runtime with SIGPIPE, and a large state cannot block us.
+    let mut stdin = capture()?;
+    stdin.write_all(state_json.as_bytes())?;
+    stdin.rewind()?;
     let mut cmd = Command::new(hook.path());
     let args = hook.args().as_deref().unwrap_or_default();
     if let Some((arg0, rest)) = args.split_first() {
@@ -39,15 +44,11 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<()> {
         }
     }
     let mut child = cmd
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(out.try_clone()?)
         .stderr(err.try_clone()?)
         .spawn()
         .context("start")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that ignores its stdin may close it early: not an error.
-        let _ = stdin.write_all(state_json.as_bytes());
-    }
     let deadline = hook
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(0) as u64));
