@@ -66,15 +66,13 @@ pub fn dir_for(data_root: &Path, state_root: &Path, id: &str) -> PathBuf {
     data_root.join(format!("{h:016x}")).join(id)
 }
 
-pub fn create(dir: &Path, lowers: Vec<PathBuf>) -> Result<Layers> {
+/// Create the upper, work and merged directories of `layers`.
+pub fn create(layers: &Layers) -> Result<()> {
     for sub in ["upper", "work", "merged"] {
-        let p = dir.join(sub);
+        let p = layers.dir.join(sub);
         std::fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
     }
-    Ok(Layers {
-        dir: dir.to_path_buf(),
-        lowers,
-    })
+    Ok(())
 }
 
 /// Remove the container's layers. The merged dir must not be mounted here (it is only ever
