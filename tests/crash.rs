@@ -31,9 +31,12 @@ fn with_volume(label: &str, args: &[&str]) -> (Sandbox, PathBuf) {
     std::fs::write(vol.join("keep"), "precious").unwrap();
     let mut cfg = base_config();
     cfg["process"]["args"] = serde_json::json!(args);
-    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!({
-        "destination": "/vol", "type": "none", "source": vol, "options": ["rbind"]
-    }));
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "destination": "/vol", "type": "none", "source": vol, "options": ["rbind"]
+        }));
     sb.write_config(&cfg);
     (sb, vol)
 }
@@ -46,7 +49,10 @@ fn assert_truthful_state(sb: &Sandbox, id: &str) -> Option<String> {
         status = sb.status(id);
         status.as_deref() != Some("creating")
     });
-    assert!(settled, "{id}: still `creating` after its create was killed");
+    assert!(
+        settled,
+        "{id}: still `creating` after its create was killed"
+    );
     if let Some(s) = &status {
         assert!(matches!(s.as_str(), "created" | "stopped"), "{id}: {s}");
     }
@@ -72,22 +78,19 @@ fn create_killed_at_random_points() {
     let mut outcomes = std::collections::BTreeMap::new();
     for _ in 0..40 {
         let id = unique("crash-create");
-        let mut child = sb
-            .cmd(&["create", "--bundle", &bundle, &id])
-            .spawn()
-            .unwrap();
+        let child = sb.spawn(&["create", "--bundle", &bundle, &id]);
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill();
         let status = assert_truthful_state(&sb, &id);
         if status.as_deref() != Some("created") {
             // An init its runtime never recorded must not outlive it (sync step 7).
-            let gone = helpers::eventually(Duration::from_secs(3), || {
-                processes_with(&id).is_empty()
-            });
+            let gone =
+                helpers::eventually(Duration::from_secs(3), || processes_with(&id).is_empty());
             assert!(gone, "{id}: orphans {:?}", processes_with(&id));
         }
-        *outcomes.entry(status.unwrap_or("absent".into())).or_insert(0) += 1;
+        *outcomes
+            .entry(status.unwrap_or("absent".into()))
+            .or_insert(0) += 1;
         force_delete_twice_and_check(&sb, &id, &vol, "create killed");
     }
     println!("create killed: outcomes {outcomes:?}");
@@ -100,19 +103,16 @@ fn init_killed_during_create() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for _ in 0..20 {
         let id = unique("crash-init");
-        let child = sb
-            .cmd(&["create", "--bundle", &bundle, &id])
-            .spawn()
-            .unwrap();
+        let child = sb.spawn(&["create", "--bundle", &bundle, &id]);
         // Kill whatever of the container exists after a random delay: intermediate or init.
         std::thread::sleep(Duration::from_micros(rng.below(20_000)));
         for p in processes_with(&id) {
             let pid: i32 = p.split(':').next().unwrap().parse().unwrap();
-            if pid != child.id() as i32 {
+            if pid != child.child.id() as i32 {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-        let out = child.wait_with_output().unwrap();
+        let out = child.finish(Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{id}: {stderr}");
         if !out.status.success() {
@@ -133,10 +133,9 @@ fn delete_killed_halfway() {
         let id = unique("crash-delete");
         sb.ok(&["create", "--bundle", &bundle, &id]);
         sb.ok(&["start", &id]);
-        let mut child = sb.cmd(&["delete", "--force", &id]).spawn().unwrap();
+        let child = sb.spawn(&["delete", "--force", &id]);
         std::thread::sleep(Duration::from_micros(rng.below(15_000)));
-        let _ = child.kill();
-        let _ = child.wait();
+        child.kill();
         force_delete_twice_and_check(&sb, &id, &vol, "delete killed");
     }
 }

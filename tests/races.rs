@@ -19,8 +19,9 @@ fn sandbox_running(label: &str, args: &[&str]) -> (Sandbox, String) {
 
 /// Run `a` and `b` at the same time.
 fn both(sb: &Sandbox, a: &[&str], b: &[&str]) -> (Output, Output) {
-    let (ca, cb) = (sb.cmd(a).spawn().unwrap(), sb.cmd(b).spawn().unwrap());
-    (ca.wait_with_output().unwrap(), cb.wait_with_output().unwrap())
+    let limit = Duration::from_secs(20);
+    let (ca, cb) = (sb.spawn(a), sb.spawn(b));
+    (ca.finish(limit), cb.finish(limit))
 }
 
 fn stderr(o: &Output) -> String {
@@ -112,13 +113,13 @@ fn fifty_lifecycles_in_parallel() {
     let ids: Vec<String> = (0..50).map(|_| unique("race-many")).collect();
     let children: Vec<_> = ids
         .iter()
-        .map(|id| sb.cmd(&["run", "--bundle", &bundle, id]).spawn().unwrap())
+        .map(|id| sb.spawn(&["run", "--bundle", &bundle, id]))
         .collect();
     let failures: Vec<String> = children
         .into_iter()
         .zip(&ids)
         .filter_map(|(c, id)| {
-            let o = c.wait_with_output().unwrap();
+            let o = c.finish(Duration::from_secs(60));
             (!o.status.success()).then(|| format!("{id}: {} {}", o.status, stderr(&o)))
         })
         .collect();
@@ -134,7 +135,7 @@ fn delete_force_while_exec_runs() {
     let id = unique("race-exec");
     sb.ok(&["create", "--bundle", &bundle, &id]);
     sb.ok(&["start", &id]);
-    let exec = sb.cmd(&["exec", &id, "/bin/sleep", "100"]).spawn().unwrap();
+    let exec = sb.spawn(&["exec", &id, "/bin/sleep", "100"]);
     // The exec'd sleep is inside once the container has two processes.
     let cg = helpers::cgroups_named(&id);
     let in_container = || {
@@ -148,7 +149,7 @@ fn delete_force_while_exec_runs() {
         "{id}: exec never started"
     );
     sb.ok(&["delete", "--force", &id]);
-    let out = helpers::run_with_deadline_child(exec, Duration::from_secs(10));
+    let out = exec.finish(Duration::from_secs(10));
     assert!(!stderr(&out).contains("panicked"), "exec: {}", stderr(&out));
     assert_clean(&sb, &id, "delete during exec");
 }

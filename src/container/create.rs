@@ -3,18 +3,18 @@
 //! Any failure undoes everything done so far; the bundle is never written.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::Spec;
 use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::Paths;
-use crate::process::{self, Launch, Role};
 use crate::cgroups::Cgroup;
+use crate::process::{self, Launch, Role};
 use crate::rootfs::{layers, RootPlan};
-use crate::sync::Message;
 use crate::state::{self, Layers, Lock, State, Status, EXEC_FIFO};
+use crate::sync::Message;
 use crate::{hooks, spec};
 
 pub struct CreateOptions {

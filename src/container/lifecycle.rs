@@ -119,14 +119,22 @@ pub fn delete(paths: &Paths, id: &str, force: bool) -> Result<()> {
     let lock = match Lock::exclusive(&dir) {
         Ok(lock) => lock,
         Err(_) if !dir.exists() => {
-            return if force { Ok(()) } else { Err(state::not_found(id)) };
+            return if force {
+                Ok(())
+            } else {
+                Err(state::not_found(id))
+            };
         }
         Err(e) => return Err(e),
     };
     if !dir.join(state::STATE_FILE).exists() {
         // Holding the lock: no create is writing here.
         remove_state_dir(&dir)?;
-        return if force { Ok(()) } else { Err(state::not_found(id)) };
+        return if force {
+            Ok(())
+        } else {
+            Err(state::not_found(id))
+        };
     }
     let st = load(paths, id)?;
     delete_locked(paths, &dir, st, force, lock)

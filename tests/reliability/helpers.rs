@@ -86,20 +86,25 @@ impl Sandbox {
         ]
     }
 
-    /// A minirunc command line inside the sandbox.
-    pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(self.globals())
+    /// Start a minirunc command line inside the sandbox. Its output goes to files, not pipes:
+    /// a container's processes inherit the runtime's stdio and would hold pipes open.
+    pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Spawned {
+        let base = self.dir.join(unique("out"));
+        let (out, err) = (base.with_extension("stdout"), base.with_extension("stderr"));
+        let child = Command::new(BIN)
+            .args(self.globals())
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Spawned { child, out, err }
     }
 
     /// Run a verb to completion (20 s at most: a hang is a failure, not a stuck suite).
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
-        run_with_deadline(self.cmd(args), Duration::from_secs(20))
+        self.spawn(args).finish(Duration::from_secs(20))
     }
 
     /// Run and require success.
@@ -129,6 +134,19 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A failed test may leave containers: remove them the runtime's way first.
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = Command::new(BIN)
+                .args(self.globals())
+                .args([OsStr::new("delete"), OsStr::new("--force"), &e.file_name()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         if let Err(e) = minirunc::fsutil::remove_tree(&self.dir) {
             eprintln!("sandbox {}: {e:#}", self.dir.display());
         }
@@ -138,6 +156,33 @@ impl Drop for Sandbox {
 pub fn run_with_deadline(mut cmd: Command, limit: Duration) -> Output {
     let child = cmd.spawn().unwrap();
     run_with_deadline_child(child, limit)
+}
+
+/// A running minirunc whose output is in files.
+pub struct Spawned {
+    pub child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Spawned {
+    /// Wait (SIGKILL and fail after `limit`) and collect the output.
+    pub fn finish(self, limit: Duration) -> Output {
+        let mut out = run_with_deadline_child(self.child, limit);
+        out.stdout = std::fs::read(&self.out).unwrap_or_default();
+        out.stderr = std::fs::read(&self.err).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+        out
+    }
+
+    /// SIGKILL it now.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+    }
 }
 
 /// Wait for `child` and collect its output; SIGKILL and fail when it exceeds `limit`.
@@ -179,8 +224,16 @@ pub fn leftovers(sb: &Sandbox, id: &str) -> Vec<String> {
             found.push(format!("mount: {line}"));
         }
     }
-    found.extend(cgroups_named(id).into_iter().map(|p| format!("cgroup: {p}")));
-    found.extend(processes_with(id).into_iter().map(|p| format!("process: {p}")));
+    found.extend(
+        cgroups_named(id)
+            .into_iter()
+            .map(|p| format!("cgroup: {p}")),
+    );
+    found.extend(
+        processes_with(id)
+            .into_iter()
+            .map(|p| format!("process: {p}")),
+    );
     found
 }
 
