@@ -23,9 +23,11 @@ $(awk '{ split($0, halves, " - "); split(halves[2], right, " ");
     /proc/self/mountinfo)
 EOF2
 
-# Cgroups, every hierarchy (v1 controllers and the unified one).
+# Cgroups, every hierarchy (v1 controllers and the unified one). The shared parent of the default
+# cgroupsPath (/minirunc/<id>) stays, empty, by design (as runc's parents do); any child of it is a leak.
 report cgroup <<EOF2
-$(find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -type d 2>/dev/null | grep -E "$pattern")
+$(find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -type d 2>/dev/null | grep -E "$pattern" |
+    grep -vxE '/sys/fs/cgroup/[^/]+/minirunc')
 EOF2
 
 # Processes: a minirunc binary, an argument with the marker, or membership of such a cgroup.

@@ -42,7 +42,8 @@ pub fn new_user_ns(namespaces: &[LinuxNamespace]) -> bool {
 
 /// Join a namespace by path.
 pub fn join(t: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
-    let f = File::open(path).with_context(|| format!("namespace {t:?} path {}", path.display()))?;
+    let f = File::open(path)
+        .with_context(|| format!("linux.namespaces: {} path {}", proc_name(t), path.display()))?;
     setns(&f, flag(t)).with_context(|| format!("setns {t:?} {}", path.display()))
 }
 

@@ -15,16 +15,25 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 pub fn load(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
     let raw = read_config(&path)?;
-    let de = &mut serde_json::Deserializer::from_slice(&raw);
-    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+    let spec = parse(&raw).with_context(|| path.display().to_string())?;
+    Ok((spec, raw))
+}
+
+/// Parse a config.json's bytes; a type error names the field's path (`process.args`).
+pub fn parse(raw: &[u8]) -> Result<Spec> {
+    // serde accepts a struct written as an array; config.json is an object.
+    if raw.trim_ascii_start().first() == Some(&b'[') {
+        bail!("invalid type: an array, expected a JSON object");
+    }
+    let de = &mut serde_json::Deserializer::from_slice(raw);
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
         if field == "." {
-            anyhow!("{}: {}", path.display(), e.inner())
+            anyhow!("{}", e.inner())
         } else {
-            anyhow!("{}: {field}: {}", path.display(), e.inner())
+            anyhow!("{field}: {}", e.inner())
         }
-    })?;
-    Ok((spec, raw))
+    })
 }
 
 fn read_config(path: &Path) -> Result<Vec<u8>> {
@@ -90,6 +99,11 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("process.args: must not be empty");
         }
+        for (what, list) in [("args", process.args()), ("env", process.env())] {
+            if let Some(i) = list.iter().flatten().position(|s| s.contains('\0')) {
+                bail!("process.{what}[{i}]: contains a NUL byte");
+            }
+        }
         if !process.cwd().is_absolute() {
             bail!("process.cwd {:?}: must be an absolute path", process.cwd());
         }
@@ -145,9 +159,44 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
             );
         }
     }
+    validate_hooks(spec)?;
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        if !d.path().is_absolute() {
+            bail!(
+                "linux.devices[{i}].path {:?}: must be an absolute path",
+                d.path()
+            );
+        }
+    }
     for (key, _) in linux.sysctl().iter().flatten() {
         if key.contains("..") || key.contains('/') && key.starts_with('/') {
             bail!("linux.sysctl {key:?}: invalid name");
+        }
+    }
+    Ok(())
+}
+
+/// Hook paths are run as given: a relative one would depend on the runtime's working directory.
+fn validate_hooks(spec: &Spec) -> Result<()> {
+    let Some(h) = spec.hooks() else {
+        return Ok(());
+    };
+    let kinds = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            if !hook.path().is_absolute() {
+                bail!(
+                    "hooks.{kind}[{i}].path {:?}: must be an absolute path",
+                    hook.path()
+                );
+            }
         }
     }
     Ok(())

@@ -77,8 +77,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok_chars = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));
-    if id.is_empty() || id == "." || id == ".." || !ok_chars || id.len() > 1024 {
-        bail!("invalid container id {id:?}: use 1 to 1024 of [A-Za-z0-9_+.-], not \".\" or \"..\"");
+    // 255: the id names a directory (state, layers, cgroup), and NAME_MAX is 255.
+    if id.is_empty() || id == "." || id == ".." || !ok_chars || id.len() > 255 {
+        bail!("invalid container id {id:?}: use 1 to 255 of [A-Za-z0-9_+.-], not \".\" or \"..\"");
     }
     Ok(())
 }
@@ -222,7 +223,7 @@ mod tests {
             "../x",
             "a\0b",
             "with space",
-            &"x".repeat(1025),
+            &"x".repeat(256),
         ] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }

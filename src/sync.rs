@@ -10,10 +10,12 @@
 //! | 5    | runtime -> init        | `HooksDone`      | hooks succeeded                                 |
 //! | 5a   | child -> runtime       | `SeccompFd(n)`   | only with listenerPath: take fd n (pidfd_getfd) and pass it on |
 //! | 5b   | runtime -> child       | `Proceed`        | the fd was handed to the listener               |
-//! | 6    | init -> runtime        | `Ready`          | set up; init now waits on the exec fifo (exec: about to execve) |
+//! | 6    | init -> runtime        | `Ready`          | set up (exec: about to execve)                  |
+//! | 7    | runtime -> init        | `Proceed`        | state.json names init: it waits on the exec fifo |
 //! | any  | child -> runtime       | `Error{..}`      | a step failed: errno and message; the child exits |
 //!
-//! Step 1 happens only when the spec asks for a new user namespace. After `Ready` an exec'd
+//! Step 1 happens only when the spec asks for a new user namespace. Step 7 makes an init whose
+//! runtime died before recording it exit (EOF instead of `Proceed`) rather than wait forever. After `Ready` an exec'd
 //! process's socket closes on execve (CLOEXEC), which tells the runtime exec succeeded.
 
 use anyhow::{bail, Context, Result};

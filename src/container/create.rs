@@ -4,14 +4,17 @@
 
 use anyhow::{bail, Context, Result};
 use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::Paths;
+use crate::cgroups::Cgroup;
 use crate::process::{self, Launch, Role};
 use crate::rootfs::{layers, RootPlan};
 use crate::state::{self, Layers, Lock, State, Status, EXEC_FIFO};
+use crate::sync::Message;
 use crate::{hooks, spec};
 
 pub struct CreateOptions {
@@ -105,12 +108,11 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
-
+    undo.layers = st.layers.clone();
+    undo.cgroup = Some(cgroup);
     if let Some(l) = &st.layers {
-        undo.layers = Some(l.clone());
         layers::create(l)?;
     }
-    undo.cgroup = Some(cgroup);
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
     let fifo = dir.join(EXEC_FIFO);
@@ -154,7 +156,8 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         state: &st,
         cgroup,
     };
-    let pid = process::spawn(&launch, &mut rt)?;
+    let (pid, chan) =
+        process::spawn(&launch, &mut rt).map_err(|e| explain_oom(e, &spec, cgroup))?;
     drop(launch);
     undo.init_pid = Some(pid);
 
@@ -167,8 +170,26 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
     }
+    chan.send(&Message::Proceed)
+        .context("the container's init exited during create")?;
     undo.disarm();
     Ok(Created { pid, console: ours })
+}
+
+/// A create whose processes hit the memory limit fails with a bare SIGKILL: name the limit.
+fn explain_oom(err: anyhow::Error, spec: &Spec, cgroup: &Cgroup) -> anyhow::Error {
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit());
+    match (limit, cgroup.stats()) {
+        (Some(limit), Ok(s)) if s.memory.usage.failcnt > 0 => err.context(format!(
+            "linux.resources.memory.limit {limit}: the container's processes hit it during create"
+        )),
+        _ => err,
+    }
 }
 
 /// The runtime's part of the protocol during create.
@@ -266,7 +287,7 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// Undo a half-done create: kill init, remove layers and the state dir.
 struct Undo {
     dir: PathBuf,
-    layers: Option<crate::state::Layers>,
+    layers: Option<Layers>,
     cgroup: Option<crate::cgroups::Cgroup>,
     init_pid: Option<i32>,
 }

@@ -37,7 +37,7 @@ pub fn exec(
         state: &st,
         cgroup: super::cgroup::of_state(&st),
     };
-    process::spawn(&launch, &mut rt)
+    process::spawn(&launch, &mut rt).map(|(pid, _)| pid)
 }
 
 struct ExecRuntime<'a> {

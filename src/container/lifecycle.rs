@@ -27,9 +27,8 @@ fn spec_of(st: &State) -> Result<Spec> {
 
 /// Release the init of a created container; returns once it has executed the user's process.
 pub fn start(paths: &Paths, id: &str) -> Result<()> {
-    let st = load(paths, id)?;
+    let (_lock, st) = locked(paths, id)?;
     let dir = state::container_dir(&paths.root, id);
-    let _lock = Lock::exclusive(&dir)?;
     match status_of(paths, &st) {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
@@ -95,18 +94,59 @@ pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
             return cg.kill_all(sig);
         }
     }
-    if status != Status::Stopped {
+    // pid 0 would signal our own process group.
+    if status != Status::Stopped && st.pid > 0 {
         send(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))?;
     }
     Ok(())
 }
 
+/// The container's lock and its state as of holding it (a create or delete that held the lock
+/// before may have changed it).
+fn locked(paths: &Paths, id: &str) -> Result<(Lock, State)> {
+    load(paths, id)?;
+    let lock = Lock::exclusive(&state::container_dir(&paths.root, id))
+        .map_err(|_| state::not_found(id))?;
+    Ok((lock, load(paths, id)?))
+}
+
 /// Remove everything the runtime made for the container. Refused while it runs, unless `force`.
+/// With `force` a container that does not exist is not an error (delete is idempotent), and the
+/// directory of a create that died before writing any state is removed either way (as runc).
 pub fn delete(paths: &Paths, id: &str, force: bool) -> Result<()> {
-    let st = load(paths, id)?;
+    state::validate_id(id)?;
     let dir = state::container_dir(&paths.root, id);
-    let _lock = Lock::exclusive(&dir)?;
-    let status = status_of(paths, &st);
+    let lock = match Lock::exclusive(&dir) {
+        Ok(lock) => lock,
+        Err(_) if !dir.exists() => {
+            return if force {
+                Ok(())
+            } else {
+                Err(state::not_found(id))
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if !dir.join(state::STATE_FILE).exists() {
+        // Holding the lock: no create is writing here.
+        remove_state_dir(&dir)?;
+        return if force {
+            Ok(())
+        } else {
+            Err(state::not_found(id))
+        };
+    }
+    let st = load(paths, id)?;
+    delete_locked(paths, &dir, st, force, lock)
+}
+
+fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock) -> Result<()> {
+    let id = &st.id;
+    // We hold the lock, so a state still `creating` is a create that died: nothing runs as init.
+    let status = match st.phase {
+        Status::Creating => Status::Stopped,
+        _ => status_of(paths, &st),
+    };
     match status {
         Status::Stopped | Status::Created => {}
         _ if force => {}
@@ -128,7 +168,7 @@ pub fn delete(paths: &Paths, id: &str, force: bool) -> Result<()> {
         layers::remove(l)?;
     }
     let spec = spec_of(&st);
-    remove_state_dir(&dir)?;
+    remove_state_dir(dir)?;
     if let Ok(spec) = spec {
         if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
             if let Err(e) = hooks::run("poststop", list, &hook_state(&st, Status::Stopped, 0)) {

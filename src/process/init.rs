@@ -55,7 +55,8 @@ fn container_init(
     rootfs::finish(spec)?;
     let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
-
+    // Only a recorded init may wait for start; EOF here means the runtime died (sync step 7).
+    chan.expect(&Message::Proceed)?;
     wait_for_start(exec_fifo)?;
     if let Some(list) = hooks.and_then(|h| h.start_container().as_deref()) {
         hooks::run("startContainer", list, &launch.hook_state)?;

@@ -52,8 +52,9 @@ pub trait Runtime {
     fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> Result<()>;
 }
 
-/// Fork the intermediate and drive the protocol until the process is ready; returns its host pid.
-pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<i32> {
+/// Fork the intermediate and drive the protocol until the process is ready; returns its host pid
+/// and the runtime's end of the channel (init waits on it for step 7).
+pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
     let (parent, child) = sync::pair()?;
     // SAFETY: the runtime is single-threaded here; the child only runs our own code and exits.
     match unsafe { fork() }.context("fork the intermediate process")? {
@@ -74,7 +75,7 @@ pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<i32> {
                 let _ = kill(intermediate, Signal::SIGKILL);
                 let _ = waitpid(intermediate, None);
             }
-            result
+            result.map(|pid| (pid, parent))
         }
     }
 }
@@ -103,6 +104,10 @@ fn drive(
         Some(Message::Error { errno, message }) => {
             return Err(sync::ChildError { errno, message }.into())
         }
+        None => bail!(
+            "the intermediate process {} before it reported the container process's pid",
+            how_it_ended(intermediate)
+        ),
         other => bail!("sync channel: expected the process's pid, got {other:?}"),
     };
     *init_pid = Some(pid);
@@ -159,4 +164,14 @@ fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result
     let path = format!("/proc/{pid}/{file}");
     std::fs::write(&path, &text)
         .with_context(|| format!("write {path} ({})", text.trim().replace('\n', ", ")))
+}
+
+/// "was killed by SIGKILL" or "exited with status N", for a child that closed the channel early.
+fn how_it_ended(child: Pid) -> String {
+    use nix::sys::wait::WaitStatus;
+    match waitpid(child, None) {
+        Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
+        Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
+        _ => "exited".to_string(),
+    }
 }

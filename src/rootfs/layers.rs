@@ -66,6 +66,7 @@ pub fn dir_for(data_root: &Path, state_root: &Path, id: &str) -> PathBuf {
     data_root.join(format!("{h:016x}")).join(id)
 }
 
+/// Create the upper, work and merged directories of `layers`.
 pub fn create(layers: &Layers) -> Result<()> {
     for sub in ["upper", "work", "merged"] {
         let p = layers.dir.join(sub);
