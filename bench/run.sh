@@ -69,7 +69,7 @@ debian_mirror() {
     [ -n "${DEBIAN_MIRROR:-}" ] && { echo "$DEBIAN_MIRROR"; return; }
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
         awk '/^URIs:/ { print $2 } /^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; break } }' |
-        grep -E '/debian/?$' | head -n1
+        grep -E '/debian/?$' | head -n1 || true
 }
 
 # The Debian minbase tree for commit, cached; on failure a .skip file says why.
