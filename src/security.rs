@@ -109,6 +109,22 @@ fn set_scheduler(s: &oci_spec::runtime::Scheduler) -> Result<()> {
     Ok(())
 }
 
+/// The execution domain (linux.personality): LINUX32 makes `uname -m` say i686 for 32-bit builds.
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        bail!("linux.personality.flags: not supported (the spec defines none)");
+    }
+    let persona: libc::c_ulong = match p.domain() {
+        D::PerLinux => 0x0000,
+        D::PerLinux32 => 0x0008,
+    };
+    if unsafe { libc::personality(persona) } == -1 {
+        return Err(std::io::Error::last_os_error()).context("linux.personality");
+    }
+    Ok(())
+}
+
 /// Pin to the CPUs of a list like "0-3,7" (execCPUAffinity).
 pub fn set_affinity(list: &str) -> Result<()> {
     let mut set = nix::sched::CpuSet::new();

@@ -345,3 +345,14 @@ fn preserve_fds_passes_exactly_n() {
     assert_eq!(got, "through-fd3\n");
     rt.assert_nothing_left(&id);
 }
+
+#[test]
+fn personality_linux32_changes_the_machine_name() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("uname -m", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"})
+    });
+    assert_eq!(out.trim(), "i686", "LINUX32 personality not applied");
+    let out = rt.sh_ok("uname -m", |_| {});
+    assert_eq!(out.trim(), "x86_64");
+}

@@ -52,6 +52,9 @@ fn container_init(
     rootfs::switch_root(&root, no_pivot)?;
     // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        security::set_personality(p)?;
+    }
     rootfs::finish(spec)?;
     let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
