@@ -35,7 +35,7 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
     close_inherited(launch, chan)?;
     // execCPUAffinity.initial: where the process runs until it is in the container's cgroup.
     let affinity = launch.process.exec_cpu_affinity().as_ref();
-    if let Some(cpus) = affinity.and_then(|a| a.cpu_affinity_initial().as_deref()) {
+    if let Some(cpus) = affinity.and_then(|a| a.initial().as_deref()) {
         crate::security::set_affinity(cpus)?;
     }
     // The runtime's memory must not be readable from the container while it is mapped here.
