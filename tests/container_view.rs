@@ -356,3 +356,12 @@ fn personality_linux32_changes_the_machine_name() {
     let out = rt.sh_ok("uname -m", |_| {});
     assert_eq!(out.trim(), "x86_64");
 }
+
+#[test]
+fn exec_cpu_affinity_final_pins_the_process() {
+    let rt = Runtime::new();
+    let out = rt.sh_ok("grep Cpus_allowed_list /proc/self/status", |c| {
+        c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"})
+    });
+    assert_eq!(out.split_whitespace().last(), Some("1"), "{out}");
+}
