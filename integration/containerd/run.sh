@@ -319,6 +319,27 @@ for archive in busybox busybox-user; do
     ctr_ image import "$images/$archive.oci.tar" >/dev/null || { echo "ctr image import failed" >&2; exit 2; }
 done
 
+t_commit_import() {
+    # minirunc's own verb: a container's filesystem as an OCI archive that containerd imports
+    # and runs.
+    local dir=$SUITE_DIR/commit id="$NS-commit" out img=localhost/mrt-committed:v1
+    local mr=("$RUNTIME" --root "$dir/state" --data-root "$dir/data")
+    mkdir -p "$dir/bundle"
+    "$here/../../scripts/mkrootfs.sh" "$dir/bundle/rootfs" >/dev/null
+    (cd "$dir/bundle" && "${mr[@]}" spec)
+    jq '.process.terminal = false | .root.readonly = false
+        | .process.args = ["sh", "-c", "echo committed >/marker; rm /etc/group"]' \
+        "$dir/bundle/config.json" >"$dir/config.json" && mv "$dir/config.json" "$dir/bundle/config.json"
+    "${mr[@]}" run --keep --bundle "$dir/bundle" "$id" </dev/null || { echo "run failed"; return 1; }
+    "${mr[@]}" commit --format oci-archive --name "$img" "$id" "$dir/image.tar"
+    "${mr[@]}" delete "$id"
+    ctr_ image import "$dir/image.tar" >/dev/null
+    out=$(crun_ --rm "$img" "$NS-committed" sh -c 'cat /marker; ls /etc/group 2>&1; true')
+    ctr_ image rm "$img" >/dev/null
+    want_contains "$out" "committed" "the committed file, run by containerd"
+    want_contains "$out" "No such file" "the file the container deleted stays deleted"
+}
+
 scenario "run: output and exit code" t_run_output_exit
 scenario "run: env and cwd" t_env_cwd
 scenario "run: non-root user" t_user
@@ -332,6 +353,11 @@ scenario "memory limit" t_memory_limit
 scenario "10 containers at once" t_ten_at_once
 scenario "failing start leaves nothing" t_failing_start
 scenario "CRI runtime via BinaryName (config.toml)" t_cri_binary_name
+if "$RUNTIME" commit --help >/dev/null 2>&1; then
+    scenario "commit: OCI archive imported and run by containerd" t_commit_import
+else
+    echo "SKIP: commit: OCI archive imported and run by containerd ($(basename "$RUNTIME") has no commit verb)"
+fi
 
 # ---- leftover check ---------------------------------------------------------------------------
 # Before cleanup: every scenario removed its containers, so nothing of them may remain (the daemon
