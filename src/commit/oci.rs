@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ pub fn write_oci_archive<W: Write + Send>(
     opts: &CommitOptions,
 ) -> Result<()> {
     let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let created = rfc3339(SystemTime::now());
+    let created = crate::logging::rfc3339(SystemTime::now());
     let mut archive = tar::Builder::new(BufWriter::with_capacity(1 << 20, out));
     add_dir(&mut archive, "blobs/")?;
     add_dir(&mut archive, "blobs/sha256/")?;
@@ -275,41 +275,5 @@ fn oci_arch() -> &'static str {
         "x86" => "386",
         "powerpc64" => "ppc64le",
         other => other,
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` in UTC.
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn rfc3339_known_dates() {
-        let at = |s| rfc3339(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 }
