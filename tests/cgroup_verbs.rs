@@ -214,6 +214,19 @@ fn pause_freezes_and_resume_continues() {
 }
 
 #[test]
+fn delete_force_of_a_paused_container_thaws_and_kills_it() {
+    require_host!();
+    let c = Ctr::new("sleep 1000", |_| {});
+    c.start();
+    c.ok(&["pause", &c.id]);
+    assert_eq!(c.status(), "paused");
+    // Frozen processes act on SIGKILL only once thawed: without the thaw, delete gives up
+    // waiting for init and fails.
+    c.ok(&["delete", "--force", &c.id]);
+    assert!(c.fails(&["state", &c.id]).contains("does not exist"));
+}
+
+#[test]
 fn ps_lists_exactly_the_container_pids_and_delete_removes_every_cgroup() {
     require_host!();
     let c = Ctr::new("sleep 1000 & wait", |_| {});

@@ -155,6 +155,12 @@ fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock)
     let cgroup = super::cgroup::of_state(&st);
     if status != Status::Stopped {
         let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
+        if status == Status::Paused {
+            // A frozen process cannot act on SIGKILL until its cgroup is thawed.
+            if let Some(cg) = &cgroup {
+                cg.thaw()?;
+            }
+        }
         if !wait_gone(st.pid, None) {
             bail!("container {id}: init {} did not die after SIGKILL", st.pid);
         }
