@@ -61,6 +61,7 @@ pub fn setup(socket: &OwnedFd) -> Result<()> {
 /// between it and its stdio, with the local terminal in raw mode until dropped.
 pub struct LocalTerminal {
     restore: Option<nix::sys::termios::Termios>,
+    master: OwnedFd,
 }
 
 /// A connected pair: (the end given to the container process, the runtime's end).
@@ -106,11 +107,18 @@ impl LocalTerminal {
             copy_window_size(&master);
         }
         let mut to_pty = std::fs::File::from(master.try_clone()?);
-        let mut from_pty = std::fs::File::from(master);
+        let mut from_pty = std::fs::File::from(master.try_clone()?);
         // Threads are fine here: the runtime forks nothing after the container exists.
         std::thread::spawn(move || std::io::copy(&mut std::io::stdin(), &mut to_pty));
         std::thread::spawn(move || std::io::copy(&mut from_pty, &mut std::io::stdout()));
-        Ok(LocalTerminal { restore })
+        Ok(LocalTerminal { restore, master })
+    }
+}
+
+impl LocalTerminal {
+    /// The local terminal changed size (SIGWINCH): give the pty the same size.
+    pub fn resize(&self) {
+        copy_window_size(&self.master);
     }
 }
 

@@ -30,7 +30,7 @@ pub fn exec(paths: &Paths, a: &ExecArgs) -> Result<i32> {
         become_subreaper()?;
     }
     let pid = container::exec(paths, &a.id, &process, console, a.preserve_fds)?;
-    let _terminal = local.map(crate::tty::LocalTerminal::attach).transpose()?;
+    let terminal = local.map(crate::tty::LocalTerminal::attach).transpose()?;
     if let Some(path) = &a.pid_file {
         write_pid_file(path, pid)?;
     }
@@ -38,7 +38,7 @@ pub fn exec(paths: &Paths, a: &ExecArgs) -> Result<i32> {
         return Ok(0);
     }
     let set = block_signals()?;
-    wait_forwarding(pid, &set)
+    wait_forwarding(pid, &set, terminal.as_ref())
 }
 
 fn build_process(paths: &Paths, a: &ExecArgs) -> Result<Process> {

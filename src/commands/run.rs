@@ -20,13 +20,13 @@ pub fn run(paths: &Paths, a: &RunArgs) -> Result<i32> {
     opts.local_terminal = true;
     let created = container::create(paths, id, &opts)?;
     let pid = created.pid;
-    let _terminal = created.console.map(LocalTerminal::attach).transpose()?;
+    let terminal = created.console.map(LocalTerminal::attach).transpose()?;
     let set = block_signals()?;
     if let Err(e) = container::start(paths, id) {
         let _ = container::delete(paths, id, true);
         return Err(e);
     }
-    let code = wait_forwarding(pid, &set)?;
+    let code = wait_forwarding(pid, &set, terminal.as_ref())?;
     if !a.keep {
         container::delete(paths, id, true)?;
     }

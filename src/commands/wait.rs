@@ -6,6 +6,8 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::tty::LocalTerminal;
+
 const FORWARDED: [Signal; 7] = [
     Signal::SIGHUP,
     Signal::SIGINT,
@@ -31,8 +33,9 @@ pub fn block_signals() -> Result<SigSet> {
 }
 
 /// Wait for `pid`, forwarding signals to it and reaping everything reparented to us; returns
-/// its exit code (128+N for a signal, like a shell).
-pub fn wait_forwarding(pid: i32, set: &SigSet) -> Result<i32> {
+/// its exit code (128+N for a signal, like a shell). With the caller's terminal attached, a
+/// window change resizes the container's pty instead of being forwarded.
+pub fn wait_forwarding(pid: i32, set: &SigSet, terminal: Option<&LocalTerminal>) -> Result<i32> {
     loop {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
@@ -45,9 +48,12 @@ pub fn wait_forwarding(pid: i32, set: &SigSet) -> Result<i32> {
                 Err(e) => return Err(e).context("waitpid"),
             }
         }
-        let sig = set.wait().context("sigwait")?;
-        if sig != Signal::SIGCHLD {
-            let _ = kill(Pid::from_raw(pid), sig);
+        match (set.wait().context("sigwait")?, terminal) {
+            (Signal::SIGCHLD, _) => {}
+            (Signal::SIGWINCH, Some(t)) => t.resize(),
+            (sig, _) => {
+                let _ = kill(Pid::from_raw(pid), sig);
+            }
         }
     }
 }
