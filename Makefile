@@ -13,7 +13,7 @@ INTEGRATION_SUITES := integration/containerd/run.sh integration/podman/run.sh
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
-.PHONY: all setup build rootfs demo test test-unit lint test-harness test-bundles test-compare test-integration \
+.PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-integration \
 	leak-check bench clean
 
 all: build
@@ -33,10 +33,14 @@ demo: setup build rootfs
 	RUNTIME=$(RUNTIME) scripts/demo.sh
 
 # The one command that runs everything (what .ci/run calls).
-test: setup build rootfs test-unit lint test-harness test-bundles test-compare test-integration leak-check
+test: setup build rootfs test-unit lint fuzz test-harness test-bundles test-compare test-integration leak-check
 
 test-unit:
 	$(CARGO) test --release
+
+# Bounded cargo-fuzz runs of the config and command-line parsers (skipped without nightly).
+fuzz:
+	scripts/fuzz.sh
 
 lint:
 	$(CARGO) fmt --check
