@@ -4,7 +4,7 @@
 # in fuzz/artifacts/ and becomes a case in tests/bad-input.
 set -eu
 cd "$(dirname "$0")/.."
-seconds=${FUZZ_SECONDS:-45}
+seconds=${FUZZ_SECONDS:-30}
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "SKIP: fuzzing needs a nightly Rust toolchain (cargo +nightly is not available here)"
     exit 0
