@@ -125,11 +125,16 @@ impl Channel {
     }
 
     /// Report a failure to the runtime: the root cause's errno and the whole context chain.
+    /// Once the runtime has gone (a failure after `start`), the container's stderr gets it.
     pub fn send_error(&self, err: &anyhow::Error) {
-        let _ = self.send(&Message::Error {
+        let message = crate::errors::render(err);
+        let sent = self.send(&Message::Error {
             errno: errno_of(err),
-            message: crate::errors::render(err),
+            message: message.clone(),
         });
+        if sent.is_err() {
+            eprintln!("minirunc: {message}");
+        }
     }
 }
 
