@@ -156,3 +156,24 @@ fn a_failing_poststop_hook_only_warns() {
     );
     rt.assert_nothing_left(&id);
 }
+
+#[test]
+fn a_failing_start_container_hook_is_reported_on_the_container_stderr() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle(&["true"], |c| {
+        c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    });
+    let id = rt.id();
+    let o = rt.cmd(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the user's process ran despite the failed hook"
+    );
+    let err = common::text(&o.stderr);
+    assert!(
+        err.contains("startContainer hook #0 /bin/false: exit status 1"),
+        "{err}"
+    );
+    rt.assert_nothing_left(&id);
+}
