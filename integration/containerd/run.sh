@@ -12,10 +12,7 @@ top=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
 . "$top/integration/lib/common.sh"
 
-RUNTIME=${RUNTIME:-/usr/sbin/runc}
-case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
-[ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "containerd suite: must run as root" >&2; exit 2; }
+require_runtime containerd
 
 ensure_packages containerd:containerd ctr:containerd script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }

@@ -227,3 +227,11 @@ summary() { # SUITE-NAME
     echo "$1: $PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ] || { echo "failed:$FAILED_NAMES"; return 1; }
 }
+
+# Check RUNTIME (default Debian's runc): an absolute path to an executable; and that we are root.
+require_runtime() { # SUITE
+    RUNTIME=${RUNTIME:-/usr/sbin/runc}
+    case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
+    [ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
+    [ "$(id -u)" = 0 ] || { echo "$1 suite: must run as root" >&2; exit 2; }
+}

@@ -14,10 +14,7 @@ top=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
 . "$top/integration/lib/common.sh"
 
-RUNTIME=${RUNTIME:-/usr/sbin/runc}
-case $RUNTIME in /*) ;; *) echo "RUNTIME must be an absolute path, got '$RUNTIME'" >&2; exit 2 ;; esac
-[ -x "$RUNTIME" ] || { echo "RUNTIME $RUNTIME is not executable" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "podman suite: must run as root" >&2; exit 2; }
+require_runtime podman
 # The runtime's default state root, as its --help states it (runc: `(default: "/run/runc")`,
 # minirunc: `[default: /run/minirunc]`), else /run/<basename>.
 default_root() {
