@@ -46,6 +46,18 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// How many fds from 3 on the verb passes into the container.
+    pub fn passed_fds(&self) -> u32 {
+        match &self.command {
+            Some(Command::Create(a)) => a.passed_fds(),
+            Some(Command::Run(a)) => a.create.passed_fds(),
+            Some(Command::Exec(a)) => a.preserve_fds,
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container from a bundle; its process waits for `start`
@@ -112,6 +124,16 @@ pub struct CreateArgs {
     #[arg(long, value_parser = ["auto", "cow", "direct"])]
     pub rootfs_mode: Option<String>,
     pub id: String,
+}
+
+impl CreateArgs {
+    /// `--preserve-fds`, plus the fds of systemd socket activation (`LISTEN_FDS`).
+    pub fn passed_fds(&self) -> u32 {
+        let listen_fds = std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        self.preserve_fds + listen_fds.unwrap_or(0)
+    }
 }
 
 #[derive(Args, Debug)]

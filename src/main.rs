@@ -8,6 +8,9 @@ fn main() {
     // and our own output to a closed pipe would panic. Default it, as for any C program.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    // Before the runtime opens anything: otherwise one of its own fds (the log, the state lock)
+    // could take a free number among those passed and reach the container.
+    let passed_fds = check_passed_fds(cli.passed_fds());
     if cli.version {
         println!("minirunc version {}", env!("CARGO_PKG_VERSION"));
         println!(
@@ -21,7 +24,7 @@ fn main() {
         eprintln!("{}", errors::render(&e));
         std::process::exit(1);
     }
-    match dispatch(&cli) {
+    match passed_fds.and_then(|()| dispatch(&cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logging::log(logging::Level::Error, &errors::render(&e));
@@ -72,4 +75,17 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Update(a) => commands::update(&paths, a),
         Command::Features => commands::features(),
     }
+}
+
+/// The fds 3..3+n that the verb passes into the container must be the caller's, all open.
+fn check_passed_fds(n: u32) -> anyhow::Result<()> {
+    for fd in 3..3 + n as i32 {
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            anyhow::bail!(
+                "--preserve-fds: fd {fd} is not open (fds 3 to {} are passed)",
+                2 + n
+            );
+        }
+    }
+    Ok(())
 }

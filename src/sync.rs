@@ -5,7 +5,7 @@
 //! |------|------------------------|------------------|-------------------------------------------------|
 //! | 1    | intermediate -> runtime| `UserNsCreated`  | new user namespace exists: write uid/gid maps   |
 //! | 2    | runtime -> intermediate| `Proceed`        | maps written and the intermediate is in the cgroup |
-//! | 3    | intermediate -> runtime| `InitPid(pid)`   | init forked (host pid); the intermediate exits  |
+//! | 3    | intermediate -> runtime| `InitPid(pid)`   | init forked (host pid); the intermediate exits, and only then may init speak |
 //! | 4    | init -> runtime        | `MountsReady`    | only with prestart/createRuntime hooks: run them |
 //! | 5    | runtime -> init        | `HooksDone`      | hooks succeeded                                 |
 //! | 5a   | child -> runtime       | `SeccompFd(n)`   | only with listenerPath: take fd n (pidfd_getfd) and pass it on |

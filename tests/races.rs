@@ -153,3 +153,31 @@ fn delete_force_while_exec_runs() {
     assert!(!stderr(&out).contains("panicked"), "exec: {}", stderr(&out));
     assert_clean(&sb, &id, "delete during exec");
 }
+
+/// Probes exec into one container many times at once (as a kubelet does): the exec'd process
+/// must never speak on the sync channel before the intermediate has reported its pid.
+#[test]
+fn many_execs_at_once() {
+    let (sb, bundle) = sandbox_running("race-execs", &["/bin/sleep", "100"]);
+    let id = unique("race-execs");
+    sb.ok(&["create", "--bundle", &bundle, &id]);
+    sb.ok(&["start", &id]);
+    for round in 0..10 {
+        let detached: Vec<_> = (0..8)
+            .map(|_| sb.spawn(&["exec", "--detach", &id, "/bin/true"]))
+            .collect();
+        let failures: Vec<String> = detached
+            .into_iter()
+            .map(|c| c.finish(Duration::from_secs(30)))
+            .filter(|o| !o.status.success())
+            .map(|o| format!("round {round}: {} {}", o.status, stderr(&o)))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "failed execs:\n{}",
+            failures.join("\n")
+        );
+    }
+    sb.ok(&["delete", "--force", &id]);
+    assert_clean(&sb, &id, "many execs");
+}

@@ -30,7 +30,7 @@ pub fn create_options(a: &CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         local_terminal: false,
         no_pivot: a.no_pivot,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: a.passed_fds(),
         rootfs_mode: a.rootfs_mode.clone(),
     }
 }

@@ -24,6 +24,7 @@ pub struct CreateOptions {
     /// With `process.terminal` and no console socket, give the terminal to the caller (`run`).
     pub local_terminal: bool,
     pub no_pivot: bool,
+    /// Fds 3..3+N pass into the container (`--preserve-fds` and `LISTEN_FDS`).
     pub preserve_fds: u32,
     /// "cow", "direct" or "auto"; None defers to the annotation.
     pub rootfs_mode: Option<String>,
@@ -148,7 +149,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
             no_pivot: opts.no_pivot,
         },
         console,
-        preserve_fds: opts.preserve_fds + listen_fds(),
+        preserve_fds: opts.preserve_fds,
         hook_state: hook_state(&st, Status::Creating, 0),
     };
     let mut rt = CreateRuntime {
@@ -260,14 +261,6 @@ pub fn hook_state(st: &State, status: Status, pid: i32) -> String {
     let mut v = st.to_oci_json(status);
     v["pid"] = pid.into();
     v.to_string()
-}
-
-/// systemd socket activation: the fds the caller passed as LISTEN_FDS go through too.
-fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn connect(path: &Path) -> Result<OwnedFd> {

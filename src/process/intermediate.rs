@@ -2,6 +2,7 @@
 //! pid and exits, so that the process is reparented to the caller (a subreaper) at once.
 
 use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult, Gid, Uid};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -17,9 +18,24 @@ pub fn run(launch: &Launch, chan: Channel) -> ! {
         chan.send_error(&err);
         unsafe { libc::_exit(1) };
     }
+    // The container process must not speak before the runtime knows its pid (step 3): it waits
+    // for the end of the intermediate, which closes `release` after sending InitPid.
+    let (hold, release) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            chan.send_error(&anyhow::Error::new(e).context("pipe for the container process"));
+            unsafe { libc::_exit(1) }
+        }
+    };
     // SAFETY: single-threaded; the child runs init and never returns.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => init::run(launch, chan),
+        Ok(ForkResult::Child) => {
+            drop(release);
+            let mut byte = [0u8; 1];
+            while let Err(nix::Error::EINTR) = nix::unistd::read(&hold, &mut byte) {}
+            drop(hold);
+            init::run(launch, chan)
+        }
         Ok(ForkResult::Parent { child }) => {
             let _ = chan.send(&Message::InitPid(child.as_raw()));
             unsafe { libc::_exit(0) }

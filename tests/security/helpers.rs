@@ -143,11 +143,22 @@ impl Env {
         use std::os::fd::AsRawFd;
         let mut c = self.cmd();
         c.args(args);
+        let first_free = 3 + fds.len() as i32;
+        // No allocation after fork: a fixed array for the moved fds.
+        assert!(fds.len() <= 8, "run_with_fds takes up to 8 fds");
         unsafe {
             c.pre_exec(move || {
-                for (i, f) in fds.iter().enumerate() {
-                    // dup2 clears close-on-exec on the copy.
-                    if libc::dup2(f.as_raw_fd(), 3 + i as i32) < 0 {
+                // Move them above the target range first (a file may already sit on a target
+                // number), then into place: dup2 to another number clears close-on-exec.
+                let mut moved = [-1; 8];
+                for (f, slot) in fds.iter().zip(moved.iter_mut()) {
+                    *slot = libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, first_free);
+                    if *slot < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, &fd) in moved[..fds.len()].iter().enumerate() {
+                    if libc::dup2(fd, 3 + i as i32) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }

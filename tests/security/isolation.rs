@@ -35,6 +35,36 @@ fn no_host_fd_leaks_into_the_container() {
     );
 }
 
+/// Fds the caller did not open are refused, before the runtime opens fds of its own that could
+/// take those numbers (its state-dir lock passed into init once deadlocked `start`).
+#[test]
+fn passed_fds_must_be_the_callers() {
+    let mut env = Env::new();
+    let b = env.bundle("b", &shell(LIST_FDS));
+    for verb in ["run", "create"] {
+        let id = env.id(verb);
+        let args = [
+            verb,
+            "--preserve-fds",
+            "3",
+            "--bundle",
+            b.to_str().unwrap(),
+            &id,
+        ];
+        let out = env.run_with_fds(&args, Vec::new());
+        assert!(!out.status.success(), "{verb}: {}", text(&out));
+        assert!(
+            text(&out).contains("--preserve-fds: fd 3 is not open"),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            !env.dir.join("state").join(&id).exists(),
+            "{verb} left a state dir"
+        );
+    }
+}
+
 /// CVE-2024-21626: a cwd of /proc/self/fd/N must not land in a directory of the host, for
 /// init (process.cwd) and for exec (--cwd), whichever fd numbers the runtime has open.
 #[test]
