@@ -202,45 +202,91 @@ const IN_ROOT: ResolveFlag = ResolveFlag::RESOLVE_IN_ROOT.union(ResolveFlag::RES
 /// Open `path` (absolute, inside the container) beneath `root`, creating the missing parts:
 /// symlinks are followed as if `root` were `/`, so they can never leave it.
 pub fn open_in_root(root: BorrowedFd, path: &Path, create: Option<Kind>) -> Result<OwnedFd> {
-    let how = || {
-        OpenHow::new()
-            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-            .resolve(IN_ROOT)
-    };
-    match openat2(root, path, how()) {
-        Ok(fd) => return Ok(fd),
-        Err(nix::Error::ENOENT) if create.is_some() => {}
-        Err(e) => {
-            return Err(e).with_context(|| format!("open {} in the container", path.display()))
-        }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(IN_ROOT);
+    match (openat2(root, path, how), create) {
+        (Ok(fd), _) => Ok(fd),
+        (Err(nix::Error::ENOENT), Some(kind)) => create_in_root(root, path, kind)
+            .with_context(|| format!("create {} in the container", path.display())),
+        (Err(e), _) => Err(e).with_context(|| format!("open {} in the container", path.display())),
     }
-    let mut dir = openat2(root, ".", how())?;
-    let parts: Vec<_> = path
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect();
-    for (i, part) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let name = part.as_os_str();
-        let res = if last && create == Some(Kind::File) {
-            let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-            nix::fcntl::openat(dir.as_fd(), name, flags, Mode::from_bits_truncate(0o755)).map(drop)
-        } else {
-            nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755))
-        };
-        match res {
-            Ok(()) | Err(nix::Error::EEXIST) => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("create {} in the container", path.display()))
+}
+
+/// The slow path of `open_in_root`: walk `path` from `root` one component at a time, creating
+/// what is missing. A symlink, dangling or not, is expanded in place with `root` as `/` and
+/// `..` stopping there (what runc does), so a missing link target is created inside the root.
+fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<OwnedFd> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    fn parts(p: &Path) -> impl Iterator<Item = OsString> + '_ {
+        p.components().filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+    }
+    let mut todo: VecDeque<OsString> = parts(path).collect();
+    // The directories walked so far, top first; empty: at the root.
+    let mut walked: Vec<OwnedFd> = Vec::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            walked.pop();
+            continue;
+        }
+        let dir = walked.last().map_or(root, |d| d.as_fd());
+        match nix::fcntl::readlinkat(dir, name.as_os_str()) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return Err(nix::Error::ELOOP.into());
+                }
+                let target = Path::new(&target);
+                if target.is_absolute() {
+                    walked.clear();
+                }
+                for (i, part) in parts(target).enumerate() {
+                    todo.insert(i, part);
+                }
+                continue;
             }
+            Err(nix::Error::EINVAL) => {} // there, and not a symlink
+            Err(nix::Error::ENOENT) => {
+                let made = if todo.is_empty() && kind == Kind::File {
+                    let flags =
+                        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+                    nix::fcntl::openat(
+                        dir,
+                        name.as_os_str(),
+                        flags,
+                        Mode::from_bits_truncate(0o755),
+                    )
+                    .map(drop)
+                } else {
+                    nix::sys::stat::mkdirat(dir, name.as_os_str(), Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) | Err(nix::Error::EEXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
-        // Re-resolve from the root so an existing symlink component stays inside it.
-        let prefix: std::path::PathBuf = parts[..=i].iter().collect();
-        dir = openat2(root, &prefix, how())
-            .with_context(|| format!("open {} in the container", prefix.display()))?;
+        // One component, which must not have turned into a symlink meanwhile.
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+        walked.push(openat2(dir, name.as_os_str(), how)?);
     }
-    Ok(dir)
+    match walked.pop() {
+        Some(fd) => Ok(fd),
+        None => Ok(openat2(
+            root,
+            ".",
+            OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC),
+        )?),
+    }
 }
 
 /// The path through which the kernel reaches an O_PATH fd (valid while /proc is the host's).
