@@ -30,7 +30,8 @@ pub struct Cli {
     /// Log debug messages too
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Manage cgroups through systemd (not supported: minirunc writes cgroupfs directly)
+    /// cgroupsPath is systemd's slice:prefix:name; the cgroup is made at systemd's path for it
+    /// (through cgroupfs: the scope is not registered with systemd)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (before the command: `spec --rootless` is its own flag)

@@ -10,6 +10,7 @@ mod devices_bpf;
 mod fs;
 mod mounts;
 mod stats;
+pub mod systemd_path;
 mod v1;
 mod v2;
 

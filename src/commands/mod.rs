@@ -23,7 +23,7 @@ use std::io::Write;
 use crate::cli::{CreateArgs, ListArgs, SpecArgs};
 use crate::container::{self, CreateOptions, Paths};
 
-pub fn create_options(a: &CreateArgs) -> CreateOptions {
+pub fn create_options(a: &CreateArgs, systemd_cgroup: bool) -> CreateOptions {
     CreateOptions {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -32,11 +32,12 @@ pub fn create_options(a: &CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.passed_fds(),
         rootfs_mode: a.rootfs_mode.clone(),
+        systemd_cgroup,
     }
 }
 
-pub fn create(paths: &Paths, a: &CreateArgs) -> Result<i32> {
-    container::create(paths, &a.id, &create_options(a)).map(|_| 0)
+pub fn create(paths: &Paths, a: &CreateArgs, systemd_cgroup: bool) -> Result<i32> {
+    container::create(paths, &a.id, &create_options(a, systemd_cgroup)).map(|_| 0)
 }
 
 pub fn state(paths: &Paths, id: &str) -> Result<i32> {

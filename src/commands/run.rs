@@ -8,9 +8,9 @@ use crate::cli::RunArgs;
 use crate::container::{self, Paths};
 use crate::tty::LocalTerminal;
 
-pub fn run(paths: &Paths, a: &RunArgs) -> Result<i32> {
+pub fn run(paths: &Paths, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
     let id = &a.create.id;
-    let mut opts = create_options(&a.create);
+    let mut opts = create_options(&a.create, systemd_cgroup);
     if a.create.detach {
         container::create(paths, id, &opts)?;
         return container::start(paths, id).map(|_| 0);

@@ -9,11 +9,17 @@ use oci_spec::runtime::{
 use crate::cgroups::Cgroup;
 use crate::state::State;
 
-pub fn for_spec(spec: &Spec, id: &str) -> Result<Cgroup> {
+/// The cgroup linux.cgroupsPath names; with `systemd`, a `slice:prefix:name` path.
+pub fn for_spec(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup> {
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
+    if systemd {
+        let given = path.map(|p| p.to_string_lossy());
+        let path = crate::cgroups::systemd_path::resolve(given.as_deref(), id)?;
+        return Cgroup::new(Some(&path), id);
+    }
     Cgroup::new(path, id)
 }
 

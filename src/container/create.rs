@@ -28,6 +28,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// "cow", "direct" or "auto"; None defers to the annotation.
     pub rootfs_mode: Option<String>,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 pub struct Created {
@@ -90,7 +92,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         }),
         false => None,
     };
-    let cgroup = super::cgroup::for_spec(&spec, id)?;
+    let cgroup = super::cgroup::for_spec(&spec, id, opts.systemd_cgroup)?;
     let mut st = State {
         oci_version: crate::SPEC_VERSION.to_string(),
         id: id.to_string(),
