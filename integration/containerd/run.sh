@@ -122,7 +122,9 @@ cleanup() {
     done
     for sock in $(shim_sockets_left); do rm -f "$sock"; done
     unmount_under "$SUITE_DIR"
-    for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    for cg in $(cgroups_named "$NS") $(cgroups_named "${NS//-/_}.slice"); do
+        find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
     shim_ids >/dev/null
     rm -rf "$SUITE_DIR"
     for d in $created_host_dirs; do rmdir "$d" 2>/dev/null; done
@@ -269,6 +271,23 @@ t_memory_limit() {
     ctr_ container rm "$id"
 }
 
+# containerd with SystemdCgroup=true (kubeadm's default): the shim passes --systemd-cgroup and a
+# slice:prefix:name cgroupsPath; the cgroup is made where systemd would put that scope.
+t_systemd_cgroup() {
+    local id=$NS-sd slice=${NS//-/_}.slice pid d
+    crun_ -d --runc-systemd-cgroup --cgroup "$slice:mrt:$id" --memory-limit 67108864 "$IMG" "$id" sleep 300
+    pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
+    want_eq "$(sed -n 's/^[0-9]*:memory://p; s/^0:://p' "/proc/$pid/cgroup" | head -1)" \
+        "/$slice/mrt-$id.scope" "the container's cgroup"
+    want_eq "$(host_memory_limit "$pid")" 67108864 "host-side memory limit"
+    ctr_ task kill -s SIGKILL "$id"
+    ctr_ task delete "$id" >/dev/null 2>&1 || true
+    ctr_ container rm "$id"
+    want_eq "$(cgroups_naming "$id")" "" "cgroups of $id after delete"
+    # The slice stays, as systemd keeps it: remove it here.
+    for d in /sys/fs/cgroup/*/"$slice" /sys/fs/cgroup/"$slice"; do [ ! -d "$d" ] || rmdir "$d"; done
+}
+
 t_ten_at_once() {
     local i pids="" out=$SUITE_DIR/ten bad=0
     mkdir -p "$out"
@@ -347,6 +366,12 @@ scenario "detached task + task exec" t_detached_exec
 scenario "task kill: exit status" t_kill
 scenario "task pause/resume + task ps" t_pause_resume_ps
 scenario "memory limit" t_memory_limit
+# runc's systemd driver needs a running systemd; minirunc's does not talk to systemd.
+if [ -d /run/systemd/system ] || "$RUNTIME" --version 2>/dev/null | grep -q '^minirunc'; then
+    scenario "systemd cgroup driver (--runc-systemd-cgroup)" t_systemd_cgroup
+else
+    echo "SKIP: systemd cgroup driver: $(basename "$RUNTIME") needs a running systemd, this host has none"
+fi
 scenario "10 containers at once" t_ten_at_once
 scenario "failing start leaves nothing" t_failing_start
 scenario "CRI runtime via BinaryName (config.toml)" t_cri_binary_name
