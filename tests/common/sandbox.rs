@@ -109,8 +109,7 @@ impl Sandbox {
     }
 
     /// Run `minirunc ARGS` with extra fds: `fds[i]` becomes fd `3 + i` in minirunc.
-    pub fn run_with_fds<F: Into<OwnedFd>>(&self, args: &[&str], fds: Vec<F>) -> Output {
-        let fds: Vec<OwnedFd> = fds.into_iter().map(Into::into).collect();
+    pub fn run_with_fds(&self, args: &[&str], fds: Vec<OwnedFd>) -> Output {
         // No allocation after fork: a fixed array for the moved fds.
         assert!(fds.len() <= 8, "run_with_fds takes up to 8 fds");
         let first_free = 3 + fds.len() as i32;
