@@ -3,18 +3,18 @@
 
 mod common;
 
-use common::Runtime;
+use common::Sandbox;
 use serde_json::{json, Value};
 
 /// `create` of a bundle made by `edit` must fail with an error containing every one of `want`
 /// (on one line), and leave nothing behind.
 fn create_fails(edit: impl FnOnce(&mut Value), args: &[&str], want: &[&str]) {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(args, edit);
     let id = rt.id();
     let err = rt.fails(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_one_error(&err, want);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 /// stderr is one line holding every piece of `want`.
@@ -31,7 +31,7 @@ fn assert_one_error(err: &str, want: &[&str]) {
 
 #[test]
 fn malformed_config_json() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |_| {});
     std::fs::write(
         bundle.join("config.json"),
@@ -41,7 +41,7 @@ fn malformed_config_json() {
     let id = rt.id();
     let err = rt.fails(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_one_error(&err, &["config.json", "EOF"]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 
     // A field of the wrong type is named by its path.
     create_fails(
@@ -86,7 +86,7 @@ fn missing_and_non_executable_program() {
 
 #[test]
 fn bad_ids() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |_| {});
     let long = "x".repeat(2000);
     for id in ["..", "a/b", "", long.as_str()] {
@@ -106,7 +106,7 @@ fn bad_ids() {
 
 #[test]
 fn duplicate_id_keeps_the_first() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let id = rt.create(&["sleep", "1000"], |_| {});
     let pid = rt.state(&id)["pid"].clone();
     let bundle = rt.bundle(&["true"], |_| {});
@@ -121,7 +121,7 @@ fn duplicate_id_keeps_the_first() {
 
 #[test]
 fn wrong_state_transitions() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let id = rt.running(|_| {});
     let err = rt.fails(&["start", &id]);
     assert_one_error(&err, &["running"]);
@@ -130,22 +130,18 @@ fn wrong_state_transitions() {
     assert_eq!(rt.status(&id), "running");
 
     rt.ok(&["kill", &id, "KILL"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while rt.status(&id) != "stopped" {
-        assert!(std::time::Instant::now() < deadline, "never stopped");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    rt.wait_status(&id, "stopped");
     let err = rt.fails(&["start", &id]);
     assert_one_error(&err, &["stopped"]);
     let err = rt.fails(&["kill", &id, "TERM"]);
     assert_one_error(&err, &["container not running"]);
     rt.ok(&["delete", &id]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn unknown_id_does_not_exist() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let id = rt.id();
     for args in [
         vec!["state", &id],

@@ -1,10 +1,11 @@
 //! Every case of tests/bad-input (see its README): minirunc fails with one clear error naming
 //! the field or argument, does not panic, and leaves nothing on the host.
 
-#[path = "reliability/helpers.rs"]
-mod helpers;
+mod common;
+mod reliability;
 
-use helpers::{base_config, leftovers, unique, Sandbox};
+use common::Sandbox;
+use reliability::base_config;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -68,21 +69,21 @@ fn raw_arg(line: &str) -> OsString {
 }
 
 /// Build the case's bundle in the sandbox and return what to run.
-fn prepare(dir: &Path, sb: &Sandbox) -> Case {
+fn prepare(dir: &Path, sb: &Sandbox, bundle: &Path) -> Case {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let id = unique("bad");
+    let id = sb.id();
     let read = |f: &str| {
         std::fs::read_to_string(dir.join(f))
             .ok()
-            .map(|t| substitute(&t, &id, &sb.bundle))
+            .map(|t| substitute(&t, &id, bundle))
     };
     let expect = read("expect").unwrap_or_else(|| panic!("{name}: no expect file"));
     let expect = regex::Regex::new(expect.trim()).unwrap();
-    let config = sb.bundle.join("config.json");
+    let config = bundle.join("config.json");
     if let Some(patch) = read("patch.json") {
         let mut cfg = base_config();
         merge(&mut cfg, &serde_json::from_str(&patch).unwrap());
-        sb.write_config(&cfg);
+        sb.write_bundle("bundle", &cfg);
     } else if let Some(text) = read("config.json") {
         std::fs::write(&config, text).unwrap();
     } else if let Some(what) = read("generate") {
@@ -98,9 +99,9 @@ fn prepare(dir: &Path, sb: &Sandbox) -> Case {
             "directory" => std::fs::create_dir(&config).unwrap(),
             "missing" => {}
             "rootfs-file" => {
-                sb.write_config(&base_config());
-                minirunc::fsutil::remove_tree(&sb.bundle.join("rootfs")).unwrap();
-                std::fs::write(sb.bundle.join("rootfs"), "not a directory").unwrap();
+                sb.write_bundle("bundle", &base_config());
+                minirunc::fsutil::remove_tree(&bundle.join("rootfs")).unwrap();
+                std::fs::write(bundle.join("rootfs"), "not a directory").unwrap();
             }
             other => panic!("{name}: unknown generator {other:?}"),
         }
@@ -118,7 +119,7 @@ fn prepare(dir: &Path, sb: &Sandbox) -> Case {
         }
         None => {
             let mut args = sb.globals();
-            args.extend(["create".into(), "--bundle".into(), sb.bundle.clone().into()]);
+            args.extend(["create".into(), "--bundle".into(), bundle.into()]);
             args.push(id.clone().into());
             args
         }
@@ -133,15 +134,10 @@ fn prepare(dir: &Path, sb: &Sandbox) -> Case {
 
 /// The reason a case failed, or None.
 fn check(case: &Case, sb: &Sandbox) -> Option<String> {
-    // Output into files, not pipes: a container created by mistake must not hold them open.
-    let err_path = sb.dir.join("stderr");
-    let mut cmd = std::process::Command::new(helpers::BIN);
-    cmd.args(&case.args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    let out = helpers::run_with_deadline(cmd, Duration::from_secs(10));
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(&case.args).stdin(std::process::Stdio::null());
+    let out = sb.spawn_command(cmd).finish_within(Duration::from_secs(10));
+    let stderr = common::stderr(&out);
     let mut problems = Vec::new();
     if out.status.success() {
         problems.push("exit status 0".to_string());
@@ -153,7 +149,7 @@ fn check(case: &Case, sb: &Sandbox) -> Option<String> {
     if !case.expect.is_match(&stderr) {
         problems.push(format!("error does not match /{}/", case.expect.as_str()));
     }
-    let left = leftovers(sb, &case.id);
+    let left = sb.leftovers(&case.id);
     if !left.is_empty() {
         problems.push(format!("left behind: {}", left.join("; ")));
     }
@@ -174,8 +170,8 @@ fn every_bad_input_fails_clearly_and_leaves_nothing() {
     assert!(cases.len() >= 40, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for dir in &cases {
-        let sb = Sandbox::new("bad");
-        let case = prepare(dir, &sb);
+        let (sb, bundle) = reliability::sandbox();
+        let case = prepare(dir, &sb, &bundle);
         if let Some(f) = check(&case, &sb) {
             failures.push(f);
         }
@@ -192,11 +188,10 @@ fn every_bad_input_fails_clearly_and_leaves_nothing() {
 #[test]
 fn the_base_config_itself_runs() {
     // Proves the corpus fails because of each case's change, not because the base is broken.
-    let sb = Sandbox::new("base");
-    let id = unique("base");
-    let bundle = sb.bundle.to_string_lossy().into_owned();
-    sb.ok(&["run", "--bundle", &bundle, &id]);
-    helpers::assert_clean(&sb, &id, "run of the base config");
+    let (sb, bundle) = reliability::sandbox();
+    let id = sb.id();
+    sb.ok(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    sb.assert_clean(&id);
 }
 
 #[test]

@@ -2,19 +2,19 @@
 //! the freezer freezes, stats and pids are real, and destroy leaves nothing behind.
 //! v1/hybrid tests use the host layout; v2 tests use the cgroup2 mount through `with_root`.
 
+mod common;
+
 use minirunc::cgroups::{Cgroup, Layout};
 use oci_spec::runtime::LinuxResources;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const UNIFIED_ROOT: &str = "/sys/fs/cgroup/unified";
 
 fn unique_path(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
+    let n = common::next();
     PathBuf::from(format!("/minirunc-test-{}-{n}-{name}", std::process::id()))
 }
 

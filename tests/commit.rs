@@ -2,6 +2,7 @@
 //! GNU tar and umoci as independent readers.
 
 mod commit_util;
+mod common;
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -10,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use commit_util::{
     apply_layer, assert_same, gnu_extract, have, listing, run, set_mtime, set_xattr, Compare,
-    Mount, TempDir,
 };
+use common::{Mount, TempDir};
 use minirunc::commit::{
     write_diff, write_oci_archive, write_tree, CommitOptions, Compression, ImageConfig,
 };
@@ -104,7 +105,7 @@ fn opts(compression: Compression) -> CommitOptions {
 
 #[test]
 fn tree_round_trips_through_gnu_tar() {
-    let tmp = TempDir::new("tree");
+    let tmp = TempDir::new();
     let src = tmp.join("src");
     build_rich_tree(&src);
     let archive = tmp.join("out.tar");
@@ -141,7 +142,7 @@ fn names_in(archive: &Path) -> Vec<String> {
 
 #[test]
 fn mounts_and_skipped_paths_are_cut() {
-    let tmp = TempDir::new("cut");
+    let tmp = TempDir::new();
     let src = tmp.join("src");
     for d in ["src/mnt", "src/proc/self", "src/keep"] {
         fs::create_dir_all(tmp.join(d)).unwrap();
@@ -188,14 +189,14 @@ fn decompress(data: &[u8], c: Compression) -> Vec<u8> {
 
 #[test]
 fn compressed_output_round_trips() {
-    let tmp = TempDir::new("compress");
+    let tmp = TempDir::new();
     let src = tmp.join("src");
     build_rich_tree(&src);
     let plain = tmp.join("plain.tar");
     tar_of(&src, &plain, Compression::None);
     let plain = fs::read(&plain).unwrap();
     for (c, tool) in [(Compression::Gzip, "gzip"), (Compression::Zstd, "zstd")] {
-        let out = tmp.join(&format!("out.{tool}"));
+        let out = tmp.join(format!("out.{tool}"));
         tar_of(&src, &out, c);
         let packed = fs::read(&out).unwrap();
         assert!(
@@ -280,9 +281,9 @@ fn build_lower(lower: &Path) {
 }
 
 /// Builds lower, changes it through an overlay; gives the fixture and the merged listing.
-fn overlay_session(label: &str) -> Option<(Overlay, std::collections::BTreeMap<String, String>)> {
+fn overlay_session() -> Option<(Overlay, std::collections::BTreeMap<String, String>)> {
     let ov = Overlay {
-        tmp: TempDir::new(label),
+        tmp: TempDir::new(),
     };
     for d in ["lower", "upper", "work", "merged"] {
         fs::create_dir_all(ov.dir(d)).unwrap();
@@ -306,7 +307,7 @@ fn overlay_session(label: &str) -> Option<(Overlay, std::collections::BTreeMap<S
 
 #[test]
 fn diff_layer_applied_over_lower_gives_merged_view() {
-    let Some((ov, merged)) = overlay_session("diff") else {
+    let Some((ov, merged)) = overlay_session() else {
         return;
     };
     assert!(!merged.contains_key("gone") && merged.contains_key("recreated/only"));
@@ -374,7 +375,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn oci_archive_is_valid_and_unpacks_with_umoci() {
-    let Some((ov, merged)) = overlay_session("oci") else {
+    let Some((ov, merged)) = overlay_session() else {
         return;
     };
     let image = ImageConfig {
@@ -469,7 +470,7 @@ fn oci_archive_is_valid_and_unpacks_with_umoci() {
 
 #[test]
 fn diff_refuses_redirected_directories() {
-    let tmp = TempDir::new("redirect");
+    let tmp = TempDir::new();
     let upper = tmp.join("upper");
     fs::create_dir_all(upper.join("moved")).unwrap();
     set_xattr(&upper.join("moved"), "trusted.overlay.redirect", b"/orig").unwrap();

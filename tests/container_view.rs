@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{text, Runtime};
+use common::{text, Sandbox};
 use serde_json::json;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 const NAMESPACES: [&str; 6] = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
 
@@ -27,7 +26,7 @@ fn ns_script() -> String {
 
 #[test]
 fn own_namespaces_and_pid_1() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok(&format!("echo $$; {}", ns_script()), |_| {});
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1", "{out}");
@@ -40,7 +39,7 @@ fn own_namespaces_and_pid_1() {
 
 #[test]
 fn mounts_of_the_default_spec() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("cat /proc/self/mountinfo", |_| {});
     // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
     let find = |dest: &str| -> (String, String) {
@@ -71,7 +70,7 @@ fn mounts_of_the_default_spec() {
 
 #[test]
 fn user_groups_and_umask() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("id -u; id -g; id -G; umask", |c| {
         c["process"]["user"] =
             json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 23});
@@ -87,7 +86,7 @@ fn user_groups_and_umask() {
 
 #[test]
 fn capabilities_exactly_the_specs() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("grep -E '^(Cap|NoNewPrivs)' /proc/self/status", |c| {
         let kill = json!(["CAP_KILL"]);
         c["process"]["capabilities"] = json!({"bounding": kill, "effective": kill,
@@ -105,7 +104,7 @@ fn capabilities_exactly_the_specs() {
 
 #[test]
 fn hostname_env_cwd_rlimits_oom() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let script = "hostname; cat /proc/sys/kernel/domainname; echo \"$FOO\"; pwd; \
                   ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj";
     let out = rt.sh_ok(script, |c| {
@@ -133,7 +132,7 @@ fn hostname_env_cwd_rlimits_oom() {
 
 #[test]
 fn sysctl_in_the_network_namespace() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("cat /proc/sys/net/ipv4/ip_forward", |c| {
         c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     });
@@ -142,7 +141,7 @@ fn sysctl_in_the_network_namespace() {
 
 #[test]
 fn masked_and_readonly_paths() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let script = "if [ -e /proc/kcore ]; then wc -c < /proc/kcore; else echo 0; fi; stat -c '%t:%T' /proc/keys; ls -A /sys/firmware | wc -l; \
         echo x > /proc/sys/kernel/domainname && echo wrote-sys; \
         echo h > /proc/sysrq-trigger && echo wrote-sysrq; \
@@ -164,7 +163,7 @@ fn masked_and_readonly_paths() {
 
 #[test]
 fn readonly_root() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let (code, out, err) = rt.run_sh("touch /rootfile && echo wrote; true", |c| {
         c["root"]["readonly"] = true.into();
     });
@@ -175,7 +174,7 @@ fn readonly_root() {
 
 #[test]
 fn user_namespace_mappings() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("cat /proc/self/uid_map /proc/self/gid_map; id -u", |c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         ns.push(json!({"type": "user"}));
@@ -218,7 +217,7 @@ fn joins_a_namespace_by_path() {
     let path = format!("/run/netns/{}", ns.0);
     use std::os::unix::fs::MetadataExt;
     let ino = std::fs::metadata(&path).unwrap().ino();
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("readlink /proc/self/ns/net", |c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "network" {
@@ -231,7 +230,7 @@ fn joins_a_namespace_by_path() {
 
 #[test]
 fn devices_and_dev_symlinks() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let script = "stat -c '%F %t:%T %a' /dev/mrtnull; echo hi > /dev/mrtnull && echo written; \
         wc -c < /dev/mrtnull; for l in fd stdin stdout stderr; do readlink /dev/$l; done";
     let out = rt.sh_ok(script, |c| {
@@ -255,7 +254,7 @@ fn devices_and_dev_symlinks() {
 
 #[test]
 fn exec_joins_the_container() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let id = rt.running(|_| {});
     let init = rt.state(&id)["pid"].to_string();
     let out = rt.ok(&["exec", &id, "sh", "-c", &ns_script()]);
@@ -284,10 +283,10 @@ fn exec_joins_the_container() {
     assert_eq!(out, "exec-env\n");
     let out = rt.ok(&["exec", "--cwd", "/tmp", &id, "pwd"]);
     assert_eq!(out, "/tmp\n");
-    let code = rt.cmd(&["exec", &id, "sh", "-c", "exit 5"]).status.code();
+    let code = rt.run(&["exec", &id, "sh", "-c", "exit 5"]).status.code();
     assert_eq!(code, Some(5));
 
-    let pid_file = rt.base.join("exec.pid");
+    let pid_file = rt.path("exec.pid");
     let p = pid_file.to_str().unwrap();
     rt.ok(&["exec", "--detach", "--pid-file", p, &id, "sleep", "1000"]);
     let pid = std::fs::read_to_string(&pid_file).unwrap();
@@ -299,7 +298,7 @@ fn exec_joins_the_container() {
         "exec'd process not in the container's cgroup: {cg}"
     );
     rt.ok(&["delete", "--force", &id]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -311,44 +310,27 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 #[test]
 fn preserve_fds_passes_exactly_n() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let script = "echo through-fd3 >&3; [ -e /proc/self/fd/4 ] && echo fd4-open || echo fd4-closed";
     let bundle = rt.bundle(&["sh", "-c", script], |_| {});
     let id = rt.id();
     let (r, w) = pipe();
     let (_r2, w2) = pipe();
-    let (wfd, w2fd) = (w.as_raw_fd(), w2.as_raw_fd());
-    let mut c = rt.command(&[
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        &id,
-    ]);
-    // SAFETY: only dup2 between fork and exec; the copies lose close-on-exec.
-    unsafe {
-        c.pre_exec(move || {
-            if libc::dup2(wfd, 3) < 0 || libc::dup2(w2fd, 4) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let o = rt.output(c);
+    let b = bundle.to_str().unwrap();
+    let args = ["run", "--preserve-fds", "1", "--bundle", b, &id];
+    // Our write ends go with the command (or the read below would never end).
+    let o = rt.run_with_fds(&args, vec![w, w2]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "fd4-closed\n");
-    // Our write ends must close, or the read never ends.
-    drop((w, w2));
     let mut got = String::new();
     std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut got).unwrap();
     assert_eq!(got, "through-fd3\n");
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn personality_linux32_changes_the_machine_name() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("uname -m", |c| {
         c["linux"]["personality"] = json!({"domain": "LINUX32"})
     });
@@ -359,7 +341,7 @@ fn personality_linux32_changes_the_machine_name() {
 
 #[test]
 fn exec_cpu_affinity_final_pins_the_process() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.sh_ok("grep Cpus_allowed_list /proc/self/status", |c| {
         c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"})
     });

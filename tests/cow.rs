@@ -1,20 +1,21 @@
 //! Copy-on-write roots, volumes and `commit`, with real containers through the built binary
-//! (run as root). Each test has its own `--root` and `--data-root`; see cow_util.
+//! (run as root). Each test has its own `--root` and `--data-root` (a common::Sandbox).
 
 mod commit_util;
-mod cow_util;
+mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use commit_util::{
     apply_layer, assert_same, gnu_extract, have, listing, listing_skipping, set_mtime, set_xattr,
-    Compare, Mount,
+    Compare,
 };
-use cow_util::{add_bind, add_caps, shared_rootfs, stderr, Env};
-use serde_json::json;
+use common::{add_bind, spec_config, stderr, wait_for, Mount, Sandbox};
+use serde_json::{json, Value};
 
 const EXACT: Compare = Compare {
     dir_mtime: true,
@@ -33,16 +34,63 @@ fn read(p: &Path) -> String {
     fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
+/// A bundle `name` running `sh -c script` on `rootfs`; `edit` changes the config further.
+fn sh_bundle(
+    env: &Sandbox,
+    name: &str,
+    rootfs: &Path,
+    script: &str,
+    edit: impl FnOnce(&mut Value),
+) -> PathBuf {
+    let mut c = spec_config(&["sh", "-c", script]);
+    c["root"]["path"] = json!(rootfs);
+    edit(&mut c);
+    env.write_bundle(name, &c)
+}
+
+/// Starts a container and waits until it has stopped.
+fn run_to_stop(env: &Sandbox, bundle: &Path, flags: &[&str]) -> String {
+    let id = env.start_bundle(bundle, flags);
+    env.wait_status(&id, "stopped");
+    id
+}
+
+/// The container's upper dir (its copy-on-write layer), from `state`.
+fn upper_dir(env: &Sandbox, id: &str) -> PathBuf {
+    let st = env.state(id);
+    let dir = st["layers"]["dir"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id} has no layers: {st}"));
+    Path::new(dir).join("upper")
+}
+
+/// Waits for a file the container creates in its upper layer to say it is ready.
+fn wait_ready(env: &Sandbox, id: &str, name: &str) {
+    let path = upper_dir(env, id).join(name);
+    let what = format!("{id}: {}", path.display());
+    wait_for(Duration::from_secs(10), &what, || {
+        path.exists().then_some(())
+    });
+}
+
+/// Adds capabilities to every set of the process (the default spec has only three).
+fn add_caps(c: &mut Value, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        let list = c["process"]["capabilities"][set].as_array_mut().unwrap();
+        list.extend(caps.iter().map(|s| json!(s)));
+    }
+}
+
 #[test]
 fn bundle_rootfs_is_unchanged_by_writes_deletes_and_renames() {
-    let mut env = Env::new();
-    let rootfs = shared_rootfs();
+    let env = Sandbox::new();
+    let rootfs = common::rootfs();
     let before = listing(rootfs, EXACT);
     let script = "echo changed > /etc/passwd && rm /etc/group && mv /etc/hostname /etc/hn \
                   && mv /usr /usr2 && rm /bin/ls && mkdir /new && chmod 700 /tmp && touch /done";
-    let b = env.bundle("b", rootfs, script, |_| {});
-    let id = env.run_to_stop(&b, &[]);
-    let upper = env.upper(&id);
+    let b = sh_bundle(&env, "b", rootfs, script, |_| {});
+    let id = run_to_stop(&env, &b, &[]);
+    let upper = upper_dir(&env, &id);
     assert!(upper.join("done").exists(), "the script did not finish");
     assert_eq!(read(&upper.join("etc/passwd")), "changed\n");
     assert_same(&before, &listing(rootfs, EXACT));
@@ -50,33 +98,33 @@ fn bundle_rootfs_is_unchanged_by_writes_deletes_and_renames() {
 
 #[test]
 fn two_containers_from_one_bundle_are_isolated() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     // The second container never gets ready if it sees the first one's claim.
     let script = "[ -e /claimed ] && exit 1; echo $$ > /claimed; touch /ready; sleep 100";
-    let b = env.bundle("b", shared_rootfs(), script, |_| {});
-    let first = env.start(&b, &[]);
-    env.wait_ready(&first, "ready");
-    let second = env.start(&b, &[]);
-    env.wait_ready(&second, "ready");
+    let b = sh_bundle(&env, "b", common::rootfs(), script, |_| {});
+    let first = env.start_bundle(&b, &[]);
+    wait_ready(&env, &first, "ready");
+    let second = env.start_bundle(&b, &[]);
+    wait_ready(&env, &second, "ready");
     for id in [&first, &second] {
         assert_eq!(env.state(id)["status"], "running");
     }
-    assert_ne!(env.upper(&first), env.upper(&second));
-    assert!(!shared_rootfs().join("claimed").exists());
+    assert_ne!(upper_dir(&env, &first), upper_dir(&env, &second));
+    assert!(!common::rootfs().join("claimed").exists());
 }
 
 #[test]
 fn premounted_rootfs_is_used_as_it_is_unless_forced() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let rootfs = env.rootfs_copy("rootfs");
-    env.mounts.push(Mount::bind(&rootfs, &rootfs));
-    let b = env.bundle("b", &rootfs, "echo direct > /written", |_| {});
-    let id = env.run_to_stop(&b, &[]);
+    env.keep_mount(Mount::bind(&rootfs, &rootfs));
+    let b = sh_bundle(&env, "b", &rootfs, "echo direct > /written", |_| {});
+    let id = run_to_stop(&env, &b, &[]);
     let st = env.state(&id);
     assert_eq!(st["rootfsMode"], "direct", "{st}");
     assert!(st["layers"].is_null(), "{st}");
     assert_eq!(read(&rootfs.join("written")), "direct\n");
-    let out = env.output(&["commit", "--diff", &id, "-"]);
+    let out = env.run(&["commit", "--diff", &id, "-"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("no copy-on-write layer"),
@@ -84,27 +132,27 @@ fn premounted_rootfs_is_used_as_it_is_unless_forced() {
         stderr(&out)
     );
 
-    let b = env.bundle("b2", &rootfs, "echo cow > /written2", |_| {});
-    let id = env.run_to_stop(&b, &["--rootfs-mode", "cow"]);
+    let b = sh_bundle(&env, "b2", &rootfs, "echo cow > /written2", |_| {});
+    let id = run_to_stop(&env, &b, &["--rootfs-mode", "cow"]);
     assert_eq!(env.state(&id)["rootfsMode"], "cow");
     assert!(!rootfs.join("written2").exists());
-    assert_eq!(read(&env.upper(&id).join("written2")), "cow\n");
+    assert_eq!(read(&upper_dir(&env, &id).join("written2")), "cow\n");
 }
 
 #[test]
 fn annotations_force_the_mode_and_stack_lower_layers() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let rootfs = env.rootfs_copy("rootfs");
     let direct = |c: &mut serde_json::Value| {
         c["annotations"] = json!({ "org.minirunc.rootfs.mode": "direct" });
     };
-    let b = env.bundle("b", &rootfs, "echo direct > /written", direct);
-    let id = env.run_to_stop(&b, &[]);
+    let b = sh_bundle(&env, "b", &rootfs, "echo direct > /written", direct);
+    let id = run_to_stop(&env, &b, &[]);
     assert_eq!(env.state(&id)["rootfsMode"], "direct");
     assert_eq!(read(&rootfs.join("written")), "direct\n");
     // The flag wins over the annotation.
-    let b = env.bundle("b2", &rootfs, "echo cow > /written2", direct);
-    let id = env.run_to_stop(&b, &["--rootfs-mode", "cow"]);
+    let b = sh_bundle(&env, "b2", &rootfs, "echo cow > /written2", direct);
+    let id = run_to_stop(&env, &b, &["--rootfs-mode", "cow"]);
     assert_eq!(env.state(&id)["rootfsMode"], "cow");
     assert!(!rootfs.join("written2").exists());
 
@@ -116,17 +164,17 @@ fn annotations_force_the_mode_and_stack_lower_layers() {
         fs::write(bundle.join(layer).join(format!("only-{layer}")), text).unwrap();
     }
     let script = "cat /etc/passwd /only-layer1 /only-layer2 > /out";
-    let b = env.bundle("b3", shared_rootfs(), script, |c| {
+    let b = sh_bundle(&env, "b3", common::rootfs(), script, |c| {
         c["annotations"] = json!({ "org.minirunc.rootfs.lowers": "layer1:layer2" });
     });
-    let id = env.run_to_stop(&b, &[]);
+    let id = run_to_stop(&env, &b, &[]);
     let lowers = env.state(&id)["layers"]["lowers"].clone();
     assert_eq!(lowers.as_array().map(Vec::len), Some(3), "{lowers}");
-    assert_eq!(read(&env.upper(&id).join("out")), "oneonetwo");
+    assert_eq!(read(&upper_dir(&env, &id).join("out")), "oneonetwo");
 }
 
 /// A host directory with files, as a volume's source.
-fn volume(env: &Env, name: &str) -> PathBuf {
+fn volume(env: &Sandbox, name: &str) -> PathBuf {
     let dir = env.path(name);
     fs::create_dir_all(dir.join("sub")).unwrap();
     fs::write(dir.join("a.txt"), "keep a").unwrap();
@@ -139,35 +187,35 @@ fn assert_volume_intact(dir: &Path) {
     assert_eq!(read(&dir.join("sub/b.txt")), "keep b");
 }
 
-/// No container of this test left state or layers behind.
-fn assert_nothing_left(env: &Env, id: &str) {
-    let out = env.output(&["state", id]);
-    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
-    let leftover = Command::new("find")
-        .arg(env.data_root())
-        .args(["-mindepth", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&leftover.stdout), "", "data root");
+/// `state` no longer knows the container, and nothing of it is left.
+fn assert_nothing_left(env: &Sandbox, id: &str) {
+    assert_eq!(env.try_status(id), None);
+    env.assert_clean(id);
 }
 
 #[test]
 fn volume_data_survives_delete_and_forced_delete() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let vol = volume(&env, "vol");
     let script = "echo running > /vol/c.txt; touch /ready; sleep 100";
-    let b = env.bundle("b", shared_rootfs(), script, |c| add_bind(c, &vol, "/vol"));
-    let id = env.start(&b, &[]);
-    env.wait_ready(&id, "ready");
+    let b = sh_bundle(&env, "b", common::rootfs(), script, |c| {
+        add_bind(c, &vol, "/vol")
+    });
+    let id = env.start_bundle(&b, &[]);
+    wait_ready(&env, &id, "ready");
     env.ok(&["delete", "--force", &id]);
     assert_volume_intact(&vol);
     assert_eq!(read(&vol.join("c.txt")), "running\n");
     assert_nothing_left(&env, &id);
 
-    let b = env.bundle("b2", shared_rootfs(), "echo stopped > /vol/d.txt", |c| {
-        add_bind(c, &vol, "/vol")
-    });
-    let id = env.run_to_stop(&b, &[]);
+    let b = sh_bundle(
+        &env,
+        "b2",
+        common::rootfs(),
+        "echo stopped > /vol/d.txt",
+        |c| add_bind(c, &vol, "/vol"),
+    );
+    let id = run_to_stop(&env, &b, &[]);
     env.ok(&["delete", &id]);
     assert_volume_intact(&vol);
     assert_eq!(read(&vol.join("d.txt")), "stopped\n");
@@ -176,15 +224,15 @@ fn volume_data_survives_delete_and_forced_delete() {
 
 #[test]
 fn volume_data_survives_failed_creates() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let vol = volume(&env, "vol");
     let missing = env.path("no-such-source");
-    let b = env.bundle("b", shared_rootfs(), "true", |c| {
+    let b = sh_bundle(&env, "b", common::rootfs(), "true", |c| {
         add_bind(c, &vol, "/vol");
         add_bind(c, &missing, "/later");
     });
     let id = env.id();
-    let out = env.output(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    let out = env.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
     assert!(
         !out.status.success(),
         "create with a missing mount source succeeded"
@@ -193,14 +241,14 @@ fn volume_data_survives_failed_creates() {
     assert_volume_intact(&vol);
     assert_nothing_left(&env, &id);
 
-    let b = env.bundle("b2", shared_rootfs(), "", |c| {
+    let b = sh_bundle(&env, "b2", common::rootfs(), "", |c| {
         add_bind(c, &vol, "/vol");
         c["process"]["args"] = json!(["/no/such/program"]);
     });
     let (id, created) = env.try_create(&b);
     if created {
         // Reported at start instead: either way the volume is kept.
-        let _ = env.output(&["start", &id]);
+        let _ = env.run(&["start", &id]);
         env.ok(&["delete", "--force", &id]);
     }
     assert_volume_intact(&vol);
@@ -209,24 +257,25 @@ fn volume_data_survives_failed_creates() {
 
 #[test]
 fn missing_destination_is_made_in_the_upper_layer() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let vol = volume(&env, "vol");
-    let b = env.bundle(
+    let b = sh_bundle(
+        &env,
         "b",
-        shared_rootfs(),
+        common::rootfs(),
         "cat /new/deep/vol/a.txt > /seen",
         |c| add_bind(c, &vol, "/new/deep/vol"),
     );
-    let id = env.run_to_stop(&b, &[]);
-    let upper = env.upper(&id);
+    let id = run_to_stop(&env, &b, &[]);
+    let upper = upper_dir(&env, &id);
     assert_eq!(read(&upper.join("seen")), "keep a");
     assert!(upper.join("new/deep/vol").is_dir());
-    assert!(!shared_rootfs().join("new").exists());
+    assert!(!common::rootfs().join("new").exists());
     assert!(!vol.join("new").exists());
 }
 
 /// A host directory holding one file, which must stay the only one.
-fn host_target(env: &Env, name: &str) -> PathBuf {
+fn host_target(env: &Sandbox, name: &str) -> PathBuf {
     let dir = env.path(name);
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("untouched"), "host").unwrap();
@@ -243,7 +292,7 @@ fn assert_untouched(dir: &Path) {
 
 #[test]
 fn symlink_in_the_image_cannot_move_a_volume_to_the_host() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let vol = volume(&env, "vol");
     let rootfs = env.rootfs_copy("rootfs");
     // /etc/evil points at a host path that also exists inside the image: the volume must
@@ -252,9 +301,11 @@ fn symlink_in_the_image_cannot_move_a_volume_to_the_host() {
     fs::create_dir_all(rootfs.join(outside.strip_prefix("/").unwrap())).unwrap();
     symlink(&outside, rootfs.join("etc/evil")).unwrap();
     let script = "cat /etc/evil/a.txt > /seen; ls /etc/evil > /listed";
-    let b = env.bundle("b", &rootfs, script, |c| add_bind(c, &vol, "/etc/evil"));
-    let id = env.run_to_stop(&b, &[]);
-    let upper = env.upper(&id);
+    let b = sh_bundle(&env, "b", &rootfs, script, |c| {
+        add_bind(c, &vol, "/etc/evil")
+    });
+    let id = run_to_stop(&env, &b, &[]);
+    let upper = upper_dir(&env, &id);
     assert_eq!(read(&upper.join("seen")), "keep a");
     assert_eq!(read(&upper.join("listed")), "a.txt\nsub\n");
     assert_untouched(&outside);
@@ -266,12 +317,12 @@ fn symlink_in_the_image_cannot_move_a_volume_to_the_host() {
     // the upper layer; never on the host.
     let outside = host_target(&env, "host-target2");
     symlink(&outside, rootfs.join("etc/evil2")).unwrap();
-    let b = env.bundle("b2", &rootfs, "cat /etc/evil2/a.txt > /seen", |c| {
+    let b = sh_bundle(&env, "b2", &rootfs, "cat /etc/evil2/a.txt > /seen", |c| {
         add_bind(c, &vol, "/etc/evil2")
     });
     let (id, created) = env.try_create(&b);
     if created {
-        let inside = env.upper(&id).join(outside.strip_prefix("/").unwrap());
+        let inside = upper_dir(&env, &id).join(outside.strip_prefix("/").unwrap());
         assert!(inside.is_dir(), "{} missing", inside.display());
     }
     assert_untouched(&outside);
@@ -279,7 +330,7 @@ fn symlink_in_the_image_cannot_move_a_volume_to_the_host() {
 }
 
 /// A rootfs with owners, xattrs, hard links, devices and exact mtimes, for commit tests.
-fn rich_rootfs(env: &Env) -> PathBuf {
+fn rich_rootfs(env: &Sandbox) -> PathBuf {
     let rootfs = env.rootfs_copy("rootfs");
     let d = rootfs.join("data");
     fs::create_dir_all(d.join("sub")).unwrap();
@@ -300,8 +351,8 @@ const CHANGES: &str = "set -e; cd /data; echo new > new; chmod 640 new; chown 42
     rm -r sub; mkdir sub; echo fresh > sub/f; mknod cdev c 1 5; mkfifo fifo; rm -r /usr; \
     mkdir -p /deep/er; touch /ready";
 
-fn commit_bundle(env: &Env, rootfs: &Path, tail: &str) -> PathBuf {
-    env.bundle("b", rootfs, &format!("{CHANGES}{tail}"), |c| {
+fn commit_bundle(env: &Sandbox, rootfs: &Path, tail: &str) -> PathBuf {
+    sh_bundle(env, "b", rootfs, &format!("{CHANGES}{tail}"), |c| {
         add_caps(
             c,
             &["CAP_CHOWN", "CAP_MKNOD", "CAP_FOWNER", "CAP_DAC_OVERRIDE"],
@@ -309,7 +360,7 @@ fn commit_bundle(env: &Env, rootfs: &Path, tail: &str) -> PathBuf {
     })
 }
 
-fn commit_to(env: &Env, id: &str, flags: &[&str], name: &str) -> PathBuf {
+fn commit_to(env: &Sandbox, id: &str, flags: &[&str], name: &str) -> PathBuf {
     let out = env.path(name);
     let mut args = vec!["commit"];
     args.extend_from_slice(flags);
@@ -320,19 +371,18 @@ fn commit_to(env: &Env, id: &str, flags: &[&str], name: &str) -> PathBuf {
 
 #[test]
 fn commit_of_a_stopped_container_tree_diff_and_compression() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let rootfs = rich_rootfs(&env);
     let b = commit_bundle(&env, &rootfs, "");
-    let id = env.run_to_stop(&b, &[]);
-    let upper = env.upper(&id);
+    let id = run_to_stop(&env, &b, &[]);
+    let upper = upper_dir(&env, &id);
     assert!(upper.join("ready").exists(), "the changes did not finish");
 
     // The container's view: its layers as a read-only overlay.
     let view = env.path("view");
     fs::create_dir(&view).unwrap();
     let data = format!("lowerdir={}:{}", upper.display(), rootfs.display());
-    env.mounts
-        .push(Mount::new("overlay", "overlay", &view, &data).expect("overlay mount"));
+    env.keep_mount(Mount::new("overlay", "overlay", &view, &data).expect("overlay mount"));
 
     let tar = commit_to(&env, &id, &[], "tree.tar");
     gnu_extract(&tar, &env.path("extracted"));
@@ -376,18 +426,18 @@ fn commit_of_a_stopped_container_tree_diff_and_compression() {
 
 #[test]
 fn commit_of_a_running_container_equals_its_view() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let rootfs = rich_rootfs(&env);
     let vol = volume(&env, "vol");
-    let b = env.bundle("b", &rootfs, &format!("{CHANGES}; sleep 100"), |c| {
+    let b = sh_bundle(&env, "b", &rootfs, &format!("{CHANGES}; sleep 100"), |c| {
         add_caps(
             c,
             &["CAP_CHOWN", "CAP_MKNOD", "CAP_FOWNER", "CAP_DAC_OVERRIDE"],
         );
         add_bind(c, &vol, "/data/vol");
     });
-    let id = env.start(&b, &[]);
-    env.wait_ready(&id, "ready");
+    let id = env.start_bundle(&b, &[]);
+    wait_ready(&env, &id, "ready");
     let pid = env.state(&id)["pid"].as_i64().unwrap();
     let tar = commit_to(&env, &id, &[], "tree.tar");
     gnu_extract(&tar, &env.path("extracted"));
@@ -405,27 +455,27 @@ fn commit_of_a_running_container_equals_its_view() {
 
 #[test]
 fn commit_refuses_unknown_and_deleted_containers() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let id = env.id();
-    let out = env.output(&["commit", &id, "-"]);
+    let out = env.run(&["commit", &id, "-"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains(&id) && err.contains("does not exist"), "{err}");
-    let b = env.bundle("b", shared_rootfs(), "true", |_| {});
-    let id = env.run_to_stop(&b, &[]);
+    let b = sh_bundle(&env, "b", common::rootfs(), "true", |_| {});
+    let id = run_to_stop(&env, &b, &[]);
     env.ok(&["delete", &id]);
-    let out = env.output(&["commit", &id, &env.path("x.tar").to_string_lossy()]);
+    let out = env.run(&["commit", &id, &env.path("x.tar").to_string_lossy()]);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert!(!env.path("x.tar").exists());
 }
 
 #[test]
 fn delete_removes_only_its_own_layers() {
-    let mut env = Env::new();
-    let b = env.bundle("b", shared_rootfs(), "echo $$ > /mine", |_| {});
-    let first = env.run_to_stop(&b, &[]);
-    let second = env.run_to_stop(&b, &[]);
-    let (dir1, dir2) = (env.upper(&first), env.upper(&second));
+    let env = Sandbox::new();
+    let b = sh_bundle(&env, "b", common::rootfs(), "echo $$ > /mine", |_| {});
+    let first = run_to_stop(&env, &b, &[]);
+    let second = run_to_stop(&env, &b, &[]);
+    let (dir1, dir2) = (upper_dir(&env, &first), upper_dir(&env, &second));
     let kept = listing(dir2.parent().unwrap(), EXACT);
     env.ok(&["delete", &first]);
     assert!(
@@ -473,14 +523,15 @@ fn oci_archive_loads_into_podman_and_runs() {
         println!("SKIP: /usr/sbin/runc (podman's runtime here) is not installed");
         return;
     }
-    let mut env = Env::new();
-    let b = env.bundle(
+    let env = Sandbox::new();
+    let b = sh_bundle(
+        &env,
         "b",
-        shared_rootfs(),
+        common::rootfs(),
         "echo committed > /hello; rm /bin/ls",
         |_| {},
     );
-    let id = env.run_to_stop(&b, &[]);
+    let id = run_to_stop(&env, &b, &[]);
     let name = format!("localhost/{id}:v1");
     let archive = commit_to(
         &env,

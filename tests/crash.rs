@@ -2,12 +2,13 @@
 //! points. Afterwards `state` tells the truth, `delete --force` succeeds (twice), nothing is
 //! left on the host and the bind-mounted volume's files are intact.
 
-#[path = "reliability/helpers.rs"]
-mod helpers;
+mod common;
+mod reliability;
 
-use helpers::{assert_clean, base_config, processes_with, unique, Sandbox};
+use common::{eventually, processes_naming, Sandbox};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use reliability::base_config;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,10 +24,11 @@ impl Rng {
     }
 }
 
-/// A sandbox whose config bind-mounts a host directory holding one file, `keep`.
-fn with_volume(label: &str, args: &[&str]) -> (Sandbox, PathBuf) {
-    let sb = Sandbox::new(label);
-    let vol = sb.dir.join("volume");
+/// A sandbox whose config bind-mounts a host directory holding one file, `keep`; with the
+/// bundle's path.
+fn with_volume(args: &[&str]) -> (Sandbox, String, PathBuf) {
+    let (sb, bundle) = reliability::sandbox();
+    let vol = sb.path("volume");
     std::fs::create_dir_all(&vol).unwrap();
     std::fs::write(vol.join("keep"), "precious").unwrap();
     let mut cfg = base_config();
@@ -37,16 +39,16 @@ fn with_volume(label: &str, args: &[&str]) -> (Sandbox, PathBuf) {
         .push(serde_json::json!({
             "destination": "/vol", "type": "none", "source": vol, "options": ["rbind"]
         }));
-    sb.write_config(&cfg);
-    (sb, vol)
+    sb.write_bundle("bundle", &cfg);
+    (sb, bundle.to_string_lossy().into_owned(), vol)
 }
 
 /// `state` answers quickly with something true: no container, or created/stopped (a create
 /// that is gone must not stay `creating`).
 fn assert_truthful_state(sb: &Sandbox, id: &str) -> Option<String> {
     let mut status = None;
-    let settled = helpers::eventually(Duration::from_secs(2), || {
-        status = sb.status(id);
+    let settled = eventually(Duration::from_secs(2), || {
+        status = sb.try_status(id);
         status.as_deref() != Some("creating")
     });
     assert!(
@@ -62,7 +64,7 @@ fn assert_truthful_state(sb: &Sandbox, id: &str) -> Option<String> {
 fn force_delete_twice_and_check(sb: &Sandbox, id: &str, vol: &std::path::Path, what: &str) {
     sb.ok(&["delete", "--force", id]);
     sb.ok(&["delete", "--force", id]);
-    assert_clean(sb, id, what);
+    sb.assert_clean(id);
     assert_eq!(
         std::fs::read_to_string(vol.join("keep")).unwrap(),
         "precious",
@@ -72,21 +74,19 @@ fn force_delete_twice_and_check(sb: &Sandbox, id: &str, vol: &std::path::Path, w
 
 #[test]
 fn create_killed_at_random_points() {
-    let (sb, vol) = with_volume("crash-create", &["/bin/sleep", "100"]);
-    let bundle = sb.bundle.to_string_lossy().into_owned();
+    let (sb, bundle, vol) = with_volume(&["/bin/sleep", "100"]);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut outcomes = std::collections::BTreeMap::new();
     for _ in 0..40 {
-        let id = unique("crash-create");
+        let id = sb.id();
         let child = sb.spawn(&["create", "--bundle", &bundle, &id]);
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
         child.kill();
         let status = assert_truthful_state(&sb, &id);
         if status.as_deref() != Some("created") {
             // An init its runtime never recorded must not outlive it (sync step 7).
-            let gone =
-                helpers::eventually(Duration::from_secs(3), || processes_with(&id).is_empty());
-            assert!(gone, "{id}: orphans {:?}", processes_with(&id));
+            let gone = eventually(Duration::from_secs(3), || processes_naming(&id).is_empty());
+            assert!(gone, "{id}: orphans {:?}", processes_naming(&id));
         }
         *outcomes
             .entry(status.unwrap_or("absent".into()))
@@ -98,26 +98,25 @@ fn create_killed_at_random_points() {
 
 #[test]
 fn init_killed_during_create() {
-    let (sb, vol) = with_volume("crash-init", &["/bin/sleep", "100"]);
-    let bundle = sb.bundle.to_string_lossy().into_owned();
+    let (sb, bundle, vol) = with_volume(&["/bin/sleep", "100"]);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for _ in 0..20 {
-        let id = unique("crash-init");
+        let id = sb.id();
         let child = sb.spawn(&["create", "--bundle", &bundle, &id]);
         // Kill whatever of the container exists after a random delay: intermediate or init.
         std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-        for p in processes_with(&id) {
+        for p in processes_naming(&id) {
             let pid: i32 = p.split(':').next().unwrap().parse().unwrap();
-            if pid != child.child.id() as i32 {
+            if pid != child.pid() {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-        let out = child.finish(Duration::from_secs(20));
+        let out = child.finish_within(Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{id}: {stderr}");
         if !out.status.success() {
             // A failed create undoes itself.
-            assert_eq!(sb.status(&id), None, "{id}: failed create left state");
+            assert_eq!(sb.try_status(&id), None, "{id}: failed create left state");
         }
         assert_truthful_state(&sb, &id);
         force_delete_twice_and_check(&sb, &id, &vol, "init killed");
@@ -126,11 +125,10 @@ fn init_killed_during_create() {
 
 #[test]
 fn delete_killed_halfway() {
-    let (sb, vol) = with_volume("crash-delete", &["/bin/sleep", "100"]);
-    let bundle = sb.bundle.to_string_lossy().into_owned();
+    let (sb, bundle, vol) = with_volume(&["/bin/sleep", "100"]);
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for _ in 0..15 {
-        let id = unique("crash-delete");
+        let id = sb.id();
         sb.ok(&["create", "--bundle", &bundle, &id]);
         sb.ok(&["start", &id]);
         let child = sb.spawn(&["delete", "--force", &id]);

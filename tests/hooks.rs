@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Runtime;
+use common::Sandbox;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,8 +20,8 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn hooks_run_in_order_with_the_state_on_stdin() {
-    let rt = Runtime::new();
-    let log = rt.base.join("hooks.log");
+    let rt = Sandbox::new();
+    let log = rt.path("hooks.log");
     let l = log.display().to_string();
     let line = |name: &str| {
         hook(&format!(
@@ -51,13 +51,13 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     );
     rt.ok(&["delete", "--force", &id]);
     assert!(read(&log).ends_with("poststop stopped\n"), "{}", read(&log));
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn create_container_hook_runs_in_the_container_namespaces() {
-    let rt = Runtime::new();
-    let out = rt.base.join("ns");
+    let rt = Sandbox::new();
+    let out = rt.path("ns");
     let script = format!(
         "readlink /proc/self/ns/uts /proc/self/ns/mnt > {}",
         out.display()
@@ -84,7 +84,7 @@ fn create_container_hook_runs_in_the_container_namespaces() {
 
 #[test]
 fn start_container_hook_runs_inside_the_container() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     // The path is resolved in the container's root: the busybox sh, not the host's.
     let script = "echo started-in-$(hostname) > /tmp/marker";
     let bundle = rt.bundle(&["cat", "/tmp/marker"], |c| {
@@ -92,14 +92,14 @@ fn start_container_hook_runs_inside_the_container() {
         c["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
     });
     let id = rt.id();
-    let o = rt.cmd(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let o = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     assert!(o.status.success(), "{}", common::text(&o.stderr));
     assert_eq!(common::text(&o.stdout), "started-in-mrt-inside\n");
 }
 
 #[test]
 fn a_failing_hook_fails_create_with_its_path_and_output_and_leaves_nothing() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |c| {
         c["hooks"] = json!({"createRuntime": [hook("echo out-text; echo err-text >&2; exit 3")]});
     });
@@ -113,12 +113,12 @@ fn a_failing_hook_fails_create_with_its_path_and_output_and_leaves_nothing() {
     ] {
         assert!(err.contains(want), "{want:?} missing from {err:?}");
     }
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn a_hook_past_its_timeout_is_killed_and_fails_create() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |c| {
         let mut h = hook("sleep 30");
         h["timeout"] = 1.into();
@@ -132,17 +132,17 @@ fn a_hook_past_its_timeout_is_killed_and_fails_create() {
         "the hook was not killed at its timeout"
     );
     assert!(err.contains("timed out after 1s"), "{err}");
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn a_failing_poststop_hook_only_warns() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |c| {
         c["hooks"] = json!({"poststop": [hook("exit 1")], "poststart": [hook("exit 1")]});
     });
     let id = rt.id();
-    let o = rt.cmd(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let o = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     assert!(
         o.status.success(),
         "run failed ({}): {}",
@@ -154,17 +154,17 @@ fn a_failing_poststop_hook_only_warns() {
         "{}",
         common::text(&o.stderr)
     );
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn a_failing_start_container_hook_is_reported_on_the_container_stderr() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["true"], |c| {
         c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
     });
     let id = rt.id();
-    let o = rt.cmd(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let o = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -175,5 +175,5 @@ fn a_failing_start_container_hook_is_reported_on_the_container_stderr() {
         err.contains("startContainer hook #0 /bin/false: exit status 1"),
         "{err}"
     );
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }

@@ -4,22 +4,9 @@
 
 mod common;
 
-use common::{rootfs, text, Runtime};
+use common::{rootfs, text, Sandbox};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// Poll `state` until the status is `want` (containers stop asynchronously after a signal).
-fn wait_status(rt: &Runtime, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let st = rt.state(id);
-        if st["status"] == want || Instant::now() > deadline {
-            assert_eq!(st["status"], want, "state of {id}: {st}");
-            return st;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
@@ -38,11 +25,11 @@ const TRAP_TERM: &[&str] = &["sh", "-c", "trap 'exit 7' TERM; sleep 1000 & wait"
 
 #[test]
 fn lifecycle_and_state_json() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     for signal in ["TERM", "SIGKILL", "9", "15"] {
         let bundle = rt.bundle(TRAP_TERM, |_| {});
         let id = rt.id();
-        let pid_file = rt.base.join(format!("{id}.pid"));
+        let pid_file = rt.path(&format!("{id}.pid"));
         rt.ok(&[
             "create",
             "--bundle",
@@ -74,66 +61,59 @@ fn lifecycle_and_state_json() {
         assert_eq!(st["pid"].as_i64(), Some(pid));
 
         rt.ok(&["kill", &id, signal]);
-        let st = wait_status(&rt, &id, "stopped");
+        let st = rt.wait_status(&id, "stopped");
         assert_eq!(st["pid"], 0, "{st}");
         rt.ok(&["delete", &id]);
         let err = rt.fails(&["state", &id]);
         assert!(err.contains("does not exist"), "{err}");
-        rt.assert_nothing_left(&id);
+        rt.assert_clean(&id);
     }
 }
 
 #[test]
 fn kill_without_signal_sends_term() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let id = rt.create(TRAP_TERM, |_| {});
     rt.ok(&["start", &id]);
     rt.ok(&["kill", &id]);
-    wait_status(&rt, &id, "stopped");
+    rt.wait_status(&id, "stopped");
     rt.ok(&["delete", &id]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn run_exits_with_the_containers_status() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["sh", "-c", "echo out; echo err >&2; exit 3"], |_| {});
     let id = rt.id();
-    let o = rt.cmd(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let o = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "out\n");
     assert_eq!(text(&o.stderr), "err\n");
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn run_killed_exits_128_plus_signal() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["sleep", "1000"], |_| {});
     let id = rt.id();
-    let out = std::fs::File::create(rt.base.join("run.out")).unwrap();
-    let mut child = rt
-        .command(&["run", "--bundle", bundle.to_str().unwrap(), &id])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let run = rt.spawn(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     // Wait for the state dir to exist and the container to run before killing it.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !rt.cmd(&["state", &id]).status.success() {
+    while !rt.run(&["state", &id]).status.success() {
         assert!(Instant::now() < deadline, "never created");
         std::thread::sleep(Duration::from_millis(10));
     }
-    wait_status(&rt, &id, "running");
+    rt.wait_status(&id, "running");
     rt.ok(&["kill", &id, "KILL"]);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(128 + 9));
-    rt.assert_nothing_left(&id);
+    assert_eq!(run.finish().status.code(), Some(128 + 9));
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn run_detach_leaves_it_running() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["sleep", "1000"], |_| {});
     let id = rt.id();
     let started = Instant::now();
@@ -141,12 +121,12 @@ fn run_detach_leaves_it_running() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(rt.status(&id), "running");
     rt.ok(&["delete", "--force", &id]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn list_table_and_json() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let created = rt.create(&["sleep", "1000"], |_| {});
     let running = rt.running(|_| {});
     let table = rt.ok(&["list"]);
@@ -178,8 +158,8 @@ fn list_table_and_json() {
 
 #[test]
 fn spec_writes_a_config_that_runs() {
-    let rt = Runtime::new();
-    let bundle = rt.base.join("specbundle");
+    let rt = Sandbox::new();
+    let bundle = rt.path("specbundle");
     std::fs::create_dir(&bundle).unwrap();
     let b = bundle.to_str().unwrap();
     rt.ok(&["spec", "--bundle", b]);
@@ -194,9 +174,9 @@ fn spec_writes_a_config_that_runs() {
     std::os::unix::fs::symlink(rootfs(), bundle.join("rootfs")).unwrap();
     let id = rt.id();
     rt.ok(&["run", "--bundle", b, &id]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 
-    let rootless = rt.base.join("rootless");
+    let rootless = rt.path("rootless");
     std::fs::create_dir(&rootless).unwrap();
     rt.ok(&["spec", "--rootless", "--bundle", rootless.to_str().unwrap()]);
     let c: Value =
@@ -213,7 +193,7 @@ fn spec_writes_a_config_that_runs() {
 
 #[test]
 fn version_lines() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let out = rt.ok(&["--version"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -224,10 +204,10 @@ fn version_lines() {
 
 #[test]
 fn options_after_the_id() {
-    let rt = Runtime::new();
+    let rt = Sandbox::new();
     let bundle = rt.bundle(&["sleep", "1000"], |_| {});
     let id = rt.id();
-    let pid_file = rt.base.join("after.pid");
+    let pid_file = rt.path("after.pid");
     rt.ok(&[
         "create",
         &id,
@@ -239,13 +219,13 @@ fn options_after_the_id() {
     assert_eq!(rt.status(&id), "created");
     assert!(pid_file.exists());
     rt.ok(&["delete", &id, "--force"]);
-    rt.assert_nothing_left(&id);
+    rt.assert_clean(&id);
 }
 
 #[test]
 fn json_log_has_one_error_line() {
-    let rt = Runtime::new();
-    let log = rt.base.join("log.json");
+    let rt = Sandbox::new();
+    let log = rt.path("log.json");
     let id = rt.id();
     let err = rt.fails(&[
         "--log",

@@ -2,6 +2,7 @@
 //! container and asserts it is blocked; where it makes sense a control runs the same attack
 //! against a weakened setting and shows that it would have succeeded.
 
+mod common;
 #[path = "security/helpers.rs"]
 mod helpers;
 #[path = "security/isolation.rs"]
@@ -12,16 +13,17 @@ mod moby;
 #[path = "security/seccomp_e2e.rs"]
 mod seccomp_e2e;
 
-use helpers::{config, init_pid, shell, text, Env, BIN};
+use common::{output_text, spec_config, Sandbox, BIN};
+use helpers::{bundle, run_bundle, shell};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Poll `cat FILE` inside the container until its output contains `want`.
-fn wait_for(env: &Env, id: &str, file: &str, want: &str) -> String {
+fn wait_for(env: &Sandbox, id: &str, file: &str, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = text(&env.run(&["exec", id, "cat", file]));
+        let out = output_text(&env.run(&["exec", id, "cat", file]));
         if out.contains(want) || Instant::now() > deadline {
             return out;
         }
@@ -45,27 +47,20 @@ fn add_runtime_libs(rootfs: &Path) {
 
 /// Attack `comm` (a process in container `id` holding some binary) with `attack exe`.
 /// `release` runs in the container once the attacker holds the exe, to let the victim exit.
-fn exe_attack(env: &Env, id: &str, victim: &[&str], comm: &str, release: &[&str]) -> String {
+fn exe_attack(env: &Sandbox, id: &str, victim: &[&str], comm: &str, release: &[&str]) -> String {
     let _ = env.run(&["exec", id, "rm", "-f", "/tmp/out", "/tmp/fifo"]);
     assert!(env
         .run(&["exec", id, "mkfifo", "/tmp/fifo"])
         .status
         .success());
-    let mut victim = env
-        .cmd()
-        .args(["exec", id])
-        .args(victim)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let victim = env.spawn(&[&["exec", id], victim].concat());
     let script = format!("/bin/attack exe {comm} >/tmp/out 2>&1");
     let out = env.run(&["exec", "--detach", id, "sh", "-c", &script]);
-    assert!(out.status.success(), "exec attack: {}", text(&out));
+    assert!(out.status.success(), "exec attack: {}", output_text(&out));
     let held = wait_for(env, id, "/tmp/out", "holding");
     // Release the victim (it blocks opening the fifo) and let the attacker reopen its fd.
     let _ = env.run(&[&["exec", id], release].concat());
-    let _ = victim.wait();
+    victim.finish();
     let result = wait_for(env, id, "/tmp/out", "reopen_path_write=");
     assert!(
         held.contains("holding"),
@@ -81,9 +76,9 @@ fn runtime_binary_cannot_be_overwritten_through_proc_exe() {
     if helpers::skip_without_helper() {
         return;
     }
-    let mut env = Env::new();
-    let id = env.id("exe");
-    let b = env.bundle("b", &config(&["sleep", "600"]));
+    let env = Sandbox::new();
+    let id = env.id();
+    let b = bundle(&env, "b", &spec_config(&["sleep", "600"]));
     add_runtime_libs(&b.join("rootfs"));
     std::fs::copy(b.join("rootfs/bin/attack"), b.join("rootfs/bin/victim")).unwrap();
     let before = helpers::hash(Path::new(BIN));
@@ -125,16 +120,17 @@ fn init_cannot_be_inspected_before_exec() {
     if helpers::skip_without_helper() {
         return;
     }
-    let mut env = Env::new();
-    let id = env.id("peek");
-    let b = env.bundle("b", &config(&["sleep", "600"]));
+    let env = Sandbox::new();
+    let id = env.id();
+    let b = bundle(&env, "b", &spec_config(&["sleep", "600"]));
     assert!(env
         .run(&["create", "--bundle", b.to_str().unwrap(), &id])
         .status
         .success());
-    let status = std::fs::read_to_string(format!("/proc/{}/status", init_pid(&env, &id))).unwrap();
+    let init = env.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
     assert!(status.contains("Uid:\t0"), "{status}");
-    let peek = text(&env.run(&["exec", &id, "/bin/attack", "peek", "1"]));
+    let peek = output_text(&env.run(&["exec", &id, "/bin/attack", "peek", "1"]));
     for what in ["environ", "mem", "ptrace"] {
         assert!(
             peek.contains(&format!("{what}=EACCES")) || peek.contains(&format!("{what}=EPERM")),
@@ -142,7 +138,7 @@ fn init_cannot_be_inspected_before_exec() {
         );
     }
     assert!(env.run(&["start", &id]).status.success());
-    let peek = text(&env.run(&["exec", &id, "/bin/attack", "peek", "1"]));
+    let peek = output_text(&env.run(&["exec", &id, "/bin/attack", "peek", "1"]));
     assert!(
         peek.contains("environ=ok") && peek.contains("mem=ok"),
         "control after start: {peek}"
@@ -153,31 +149,27 @@ fn init_cannot_be_inspected_before_exec() {
 /// configured; a non-root user has no effective capabilities unless ambient grants them.
 #[test]
 fn capabilities_are_exactly_the_spec() {
-    let mut env = Env::new();
-    let caps = |env: &mut Env, name: &str, process: serde_json::Value| -> String {
-        let id = env.id(name);
+    let env = Sandbox::new();
+    let caps = |env: &Sandbox, name: &str, process: serde_json::Value| -> String {
+        let id = env.id();
         let mut c = shell("grep Cap /proc/self/status");
         for (k, v) in process.as_object().unwrap() {
             c["process"][k] = v.clone();
         }
-        let b = env.bundle(name, &c);
-        let (code, out) = env.run_bundle(&b, &id);
+        let b = bundle(env, name, &c);
+        let (code, out) = run_bundle(env, &b, &id);
         assert_eq!(code, 0, "{out}");
         out
     };
     // Default spec: AUDIT_WRITE(29), KILL(5), NET_BIND_SERVICE(10).
-    let root = caps(&mut env, "root", json!({}));
+    let root = caps(&env, "root", json!({}));
     for line in ["CapInh:\t0000000000000000", "CapAmb:\t0000000000000000"] {
         assert!(root.contains(line), "{root}");
     }
     for line in ["CapBnd:\t0000000020000420", "CapEff:\t0000000020000420"] {
         assert!(root.contains(line), "{root}");
     }
-    let user = caps(
-        &mut env,
-        "user",
-        json!({"user": {"uid": 1000, "gid": 1000}}),
-    );
+    let user = caps(&env, "user", json!({"user": {"uid": 1000, "gid": 1000}}));
     for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
         assert!(
             user.contains(&format!("{set}:\t0000000000000000")),
@@ -187,7 +179,7 @@ fn capabilities_are_exactly_the_spec() {
     // Control: ambient in the spec gives exactly that capability to the user.
     let nbs = json!(["CAP_NET_BIND_SERVICE"]);
     let amb = caps(
-        &mut env,
+        &env,
         "ambient",
         json!({"user": {"uid": 1000, "gid": 1000}, "capabilities": {
             "bounding": nbs, "permitted": nbs, "inheritable": nbs, "effective": nbs, "ambient": nbs}}),
@@ -201,8 +193,8 @@ fn capabilities_are_exactly_the_spec() {
 /// created; a relative `--root` means the same directory as its absolute form.
 #[test]
 fn ids_cannot_escape_the_state_or_data_dir() {
-    let mut env = Env::new();
-    let b = env.bundle("b", &config(&["true"]));
+    let env = Sandbox::new();
+    let b = bundle(&env, "b", &spec_config(&["true"]));
     let bundle = b.to_str().unwrap();
     let before = listing(&env.dir);
     for bad in [
@@ -220,7 +212,7 @@ fn ids_cannot_escape_the_state_or_data_dir() {
     }
     assert!(!Path::new("/tmp/mrt-escape").exists());
     // Control: a plain id works, through a relative --root.
-    let id = env.id("ok");
+    let id = env.id();
     let mut relative = std::process::Command::new(BIN);
     relative.current_dir(&env.dir).args([
         "--root",
@@ -233,9 +225,13 @@ fn ids_cannot_escape_the_state_or_data_dir() {
         &id,
     ]);
     let out = env.output(relative);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let state = env.run(&["state", &id]);
-    assert!(state.status.success(), "absolute --root: {}", text(&state));
+    assert!(
+        state.status.success(),
+        "absolute --root: {}",
+        output_text(&state)
+    );
 }
 
 /// Every path under `dir`, sorted (the bundle excluded).
@@ -269,37 +265,36 @@ fn lsm_settings_on_a_host_without_lsm() {
         println!("SKIP: this host has AppArmor or SELinux enabled; the test is for hosts without");
         return;
     }
-    let mut env = Env::new();
-    let mut c = config(&["true"]);
+    let env = Sandbox::new();
+    let mut c = spec_config(&["true"]);
     c["process"]["apparmorProfile"] = "mrt-profile".into();
-    let b = env.bundle("aa", &c);
-    let id = env.id("aa");
-    let (code, out) = env.run_bundle(&b, &id);
+    let b = bundle(&env, "aa", &c);
+    let id = env.id();
+    let (code, out) = run_bundle(&env, &b, &id);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("apparmorProfile"), "{out}");
-    let mut c = config(&["true"]);
+    let mut c = spec_config(&["true"]);
     c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
-    let b = env.bundle("se", &c);
-    let id = env.id("se");
-    let (code, out) = env.run_bundle(&b, &id);
+    let b = bundle(&env, "se", &c);
+    let id = env.id();
+    let (code, out) = run_bundle(&env, &b, &id);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("selinuxLabel"), "{out}");
-    let mut c = config(&["true"]);
+    let mut c = spec_config(&["true"]);
     c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into();
-    let b = env.bundle("ml", &c);
-    let id = env.id("ml");
-    let (code, out) = env.run_bundle(&b, &id);
+    let b = bundle(&env, "ml", &c);
+    let id = env.id();
+    let (code, out) = run_bundle(&env, &b, &id);
     assert_eq!(code, 0, "mountLabel must be ignored: {out}");
 }
 
 /// `features` reports the seccomp vocabulary the runtime really supports.
 #[test]
 fn features_lists_seccomp_support() {
-    let out = std::process::Command::new(BIN)
-        .arg("features")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let mut features = std::process::Command::new(BIN);
+    features.arg("features");
+    let out = Sandbox::new().output(features);
+    assert!(out.status.success(), "{}", output_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sc = &v["linux"]["seccomp"];
     assert_eq!(sc["enabled"], true);

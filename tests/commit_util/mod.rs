@@ -1,5 +1,5 @@
-//! Helpers for the commit tests: temp dirs and mounts cleaned up by Drop, tree listings, and a
-//! small OCI layer applier.
+//! Helpers for the commit tests: tree listings with owners, xattrs and times, and a small OCI
+//! layer applier.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -9,108 +9,8 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A directory removed on drop, unless something is still mounted below it.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "minirunc-commit-{label}-{}-{n}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        remove_unless_mounted(&self.0);
-    }
-}
-
-/// Removes `dir` unless something is still mounted below it (that would be deleted too).
-pub fn remove_unless_mounted(dir: &Path) {
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let prefix = dir.to_string_lossy().into_owned();
-    if mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|m| m.starts_with(&prefix))
-    {
-        eprintln!("not removing {prefix}: a mount is still below it");
-        return;
-    }
-    let _ = fs::remove_dir_all(dir);
-}
-
-/// A mount undone on drop (declare it after the TempDir holding it, so it drops first).
-pub struct Mount(pub PathBuf);
-
-impl Mount {
-    /// Mounts; None when the kernel refuses (the caller skips with a reason).
-    pub fn new(fstype: &str, source: &str, target: &Path, data: &str) -> Option<Mount> {
-        Mount::with_flags(fstype, source, target, data, 0)
-    }
-
-    /// A bind mount of `source` on `target` (the same path makes a directory a mount point).
-    pub fn bind(source: &Path, target: &Path) -> Mount {
-        let src = source.to_str().unwrap();
-        Mount::with_flags("none", src, target, "", libc::MS_BIND).unwrap()
-    }
-
-    fn with_flags(
-        fstype: &str,
-        source: &str,
-        target: &Path,
-        data: &str,
-        flags: libc::c_ulong,
-    ) -> Option<Mount> {
-        let c = |s: &str| CString::new(s).unwrap();
-        let t = CString::new(target.as_os_str().as_bytes()).unwrap();
-        // SAFETY: all pointers are NUL-terminated strings alive for the call.
-        let r = unsafe {
-            libc::mount(
-                c(source).as_ptr(),
-                t.as_ptr(),
-                c(fstype).as_ptr(),
-                flags,
-                c(data).as_ptr().cast(),
-            )
-        };
-        if r != 0 {
-            eprintln!(
-                "mount {fstype} at {}: {}",
-                target.display(),
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
-        Some(Mount(target.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let t = CString::new(self.0.as_os_str().as_bytes()).unwrap();
-        // SAFETY: NUL-terminated path.
-        if unsafe { libc::umount2(t.as_ptr(), 0) } != 0 {
-            // SAFETY: as above; a busy mount is at least detached.
-            unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-}
 
 pub fn run(cmd: &str, args: &[&str]) {
     let st = Command::new(cmd).args(args).status().unwrap();

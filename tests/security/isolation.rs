@@ -1,7 +1,9 @@
 //! What the container sees of the host: fds, working directory, mount destinations, /proc, /sys.
 
-use crate::helpers::{config, shell, text, Env};
+use crate::common::{output_text, spec_config, Sandbox};
+use crate::helpers::{bundle, run_bundle, shell, write_config};
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// The fds of the container's shell (its own listing fd excluded), one number per line.
@@ -14,21 +16,24 @@ fn fd_numbers(out: &str) -> Vec<u32> {
 /// No fd of the runtime reaches the container except stdio and `--preserve-fds`.
 #[test]
 fn no_host_fd_leaks_into_the_container() {
-    let mut env = Env::new();
-    let b = env.bundle("b", &shell(LIST_FDS));
+    let env = Sandbox::new();
+    let b = bundle(&env, "b", &shell(LIST_FDS));
     let bundle = b.to_str().unwrap();
     let config_file = b.join("config.json");
-    let host_files =
-        || -> Vec<File> { (0..3).map(|_| File::open(&config_file).unwrap()).collect() };
-    let id = env.id("leak");
+    let host_files = || -> Vec<OwnedFd> {
+        (0..3)
+            .map(|_| File::open(&config_file).unwrap().into())
+            .collect()
+    };
+    let id = env.id();
     let out = env.run_with_fds(&["run", "--bundle", bundle, &id], host_files());
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(fd_numbers(&String::from_utf8_lossy(&out.stdout)), [0, 1, 2]);
     // Control: the same fds with --preserve-fds 3 are visible, so the listing can see them.
-    let id = env.id("keep");
+    let id = env.id();
     let args = ["run", "--preserve-fds", "3", "--bundle", bundle, &id];
     let out = env.run_with_fds(&args, host_files());
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(
         fd_numbers(&String::from_utf8_lossy(&out.stdout)),
         [0, 1, 2, 3, 4, 5]
@@ -39,10 +44,10 @@ fn no_host_fd_leaks_into_the_container() {
 /// take those numbers (its state-dir lock passed into init once deadlocked `start`).
 #[test]
 fn passed_fds_must_be_the_callers() {
-    let mut env = Env::new();
-    let b = env.bundle("b", &shell(LIST_FDS));
+    let env = Sandbox::new();
+    let b = bundle(&env, "b", &shell(LIST_FDS));
     for verb in ["run", "create"] {
-        let id = env.id(verb);
+        let id = env.id();
         let args = [
             verb,
             "--preserve-fds",
@@ -52,11 +57,11 @@ fn passed_fds_must_be_the_callers() {
             &id,
         ];
         let out = env.run_with_fds(&args, Vec::new());
-        assert!(!out.status.success(), "{verb}: {}", text(&out));
+        assert!(!out.status.success(), "{verb}: {}", output_text(&out));
         assert!(
-            text(&out).contains("--preserve-fds: fd 3 is not open"),
+            output_text(&out).contains("--preserve-fds: fd 3 is not open"),
             "{}",
-            text(&out)
+            output_text(&out)
         );
         assert!(
             !env.dir.join("state").join(&id).exists(),
@@ -69,26 +74,27 @@ fn passed_fds_must_be_the_callers() {
 /// init (process.cwd) and for exec (--cwd), whichever fd numbers the runtime has open.
 #[test]
 fn cwd_through_proc_self_fd_cannot_reach_the_host() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let host = env.dir.join("hostdir");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("mrt-host-marker"), "host").unwrap();
-    let host_dirs = || -> Vec<File> { (0..4).map(|_| File::open(&host).unwrap()).collect() };
-    let b = env.bundle("b", &shell("ls -a; pwd"));
+    let host_dirs =
+        || -> Vec<OwnedFd> { (0..4).map(|_| File::open(&host).unwrap().into()).collect() };
+    let b = bundle(&env, "b", &shell("ls -a; pwd"));
     for n in 3..10 {
         let mut c = shell("ls -a; pwd");
         c["process"]["cwd"] = format!("/proc/self/fd/{n}").into();
-        env.write_config(&b, &c);
-        let id = env.id(&format!("cwd{n}"));
+        write_config(&b, &c);
+        let id = env.id();
         let out = env.run_with_fds(&["run", "--bundle", b.to_str().unwrap(), &id], host_dirs());
-        let out = text(&out);
+        let out = output_text(&out);
         assert!(
             !out.contains("mrt-host-marker"),
             "cwd fd {n} reached the host: {out}"
         );
     }
-    env.write_config(&b, &config(&["sleep", "600"]));
-    let id = env.id("cwdexec");
+    write_config(&b, &spec_config(&["sleep", "600"]));
+    let id = env.id();
     assert!(env
         .run(&["create", "--bundle", b.to_str().unwrap(), &id])
         .status
@@ -97,7 +103,7 @@ fn cwd_through_proc_self_fd_cannot_reach_the_host() {
     for n in 3..10 {
         let cwd = format!("/proc/self/fd/{n}");
         let args = ["exec", "--cwd", &cwd, &id, "sh", "-c", "ls -a; pwd"];
-        let out = text(&env.run_with_fds(&args, host_dirs()));
+        let out = output_text(&env.run_with_fds(&args, host_dirs()));
         assert!(
             !out.contains("mrt-host-marker"),
             "exec --cwd fd {n} reached the host: {out}"
@@ -109,14 +115,14 @@ fn cwd_through_proc_self_fd_cannot_reach_the_host() {
         .current_dir(&host)
         .output()
         .unwrap();
-    assert!(text(&out).contains("mrt-host-marker"));
+    assert!(output_text(&out).contains("mrt-host-marker"));
 }
 
 /// CVE-2021-30465 class: symlinks in the image as mount destinations, masked and read-only
 /// paths are resolved inside the rootfs; nothing is mounted on or written to the host.
 #[test]
 fn symlinked_mount_destinations_stay_inside_the_rootfs() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let marker = env.dir.join("hostmark");
     std::fs::create_dir(&marker).unwrap();
     std::fs::write(marker.join("secret"), "hostsecret").unwrap();
@@ -137,7 +143,7 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
         .as_array_mut()
         .unwrap()
         .push("/mnt/evilro".into());
-    let b = env.bundle("b", &c);
+    let b = bundle(&env, "b", &c);
     let rootfs = b.join("rootfs");
     std::fs::create_dir_all(rootfs.join("mnt")).unwrap();
     let up = "../".repeat(12) + marker.to_str().unwrap().trim_start_matches('/');
@@ -153,16 +159,16 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
         marker
     );
 
-    let id = env.id("symlink");
+    let id = env.id();
     let out = env.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mountinfo.contains(marker.to_str().unwrap()),
         "host mount: {mountinfo}"
     );
     assert!(env.run(&["start", &id]).status.success());
-    wait_stopped(&env, &id);
+    env.wait_status(&id, "stopped");
     let names: Vec<_> = std::fs::read_dir(&marker)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -179,21 +185,11 @@ fn symlinked_mount_destinations_stay_inside_the_rootfs() {
     std::fs::write(marker.join("still-writable"), "x").expect("host dir made read-only");
 }
 
-fn wait_stopped(env: &Env, id: &str) {
-    for _ in 0..200 {
-        if text(&env.run(&["state", id])).contains("\"stopped\"") {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("{id} did not stop");
-}
-
 /// /proc and /sys: masked paths masked, /proc/sys and /proc/sysrq-trigger read-only, /sys
 /// read-only. The control drops the protections of /proc/sys and shows the write lands.
 #[test]
 fn proc_and_sys_are_masked_and_read_only() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let script = "echo h > /proc/sysrq-trigger && echo SYSRQ-WRITTEN; \
                   echo mrt > /proc/sys/kernel/hostname && echo SYSCTL-WRITTEN; \
                   echo 1 > /sys/kernel/profiling && echo SYS-WRITTEN; \
@@ -201,9 +197,9 @@ fn proc_and_sys_are_masked_and_read_only() {
                   echo kcore=$(head -c 16 /proc/kcore | wc -c); \
                   echo acpi=$(ls /proc/acpi | wc -l); \
                   grep -c . /proc/keys; true";
-    let b = env.bundle("b", &shell(script));
-    let id = env.id("proc");
-    let (code, out) = env.run_bundle(&b, &id);
+    let b = bundle(&env, "b", &shell(script));
+    let id = env.id();
+    let (code, out) = run_bundle(&env, &b, &id);
     assert_eq!(code, 0, "{out}");
     for bad in [
         "SYSRQ-WRITTEN",
@@ -221,9 +217,9 @@ fn proc_and_sys_are_masked_and_read_only() {
     c["process"]["capabilities"]["effective"] = serde_json::json!(["CAP_SYS_ADMIN"]);
     c["process"]["capabilities"]["permitted"] = serde_json::json!(["CAP_SYS_ADMIN"]);
     c["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_SYS_ADMIN"]);
-    env.write_config(&b, &c);
-    let id = env.id("proc-control");
-    let (code, out) = env.run_bundle(&b, &id);
+    write_config(&b, &c);
+    let id = env.id();
+    let (code, out) = run_bundle(&env, &b, &id);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("SYSCTL-WRITTEN"), "control: {out}");
     assert!(Path::new("/proc/sys/kernel/hostname").exists());

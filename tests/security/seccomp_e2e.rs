@@ -1,7 +1,8 @@
 //! Seccomp through real containers: Docker's default profile, errnoRet, no_new_privs off, and
 //! the notify fd handed to `listenerPath` during `create`.
 
-use crate::helpers::{shell, text, Env};
+use crate::common::{output_text, Sandbox};
+use crate::helpers::{bundle, run_bundle, shell};
 use crate::moby;
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -38,7 +39,7 @@ fn docker_default_profile_refuses_unshare() {
     let Some(profile) = docker_profile() else {
         return;
     };
-    let mut env = Env::new();
+    let env = Sandbox::new();
     for (name, nnp, seccomp) in [
         ("docker", true, Some(profile.clone())),
         ("docker-nnp-off", false, Some(profile)),
@@ -46,9 +47,9 @@ fn docker_default_profile_refuses_unshare() {
     ] {
         let mut c = admin(UNSHARE, seccomp.clone());
         c["process"]["noNewPrivileges"] = nnp.into();
-        let b = env.bundle(name, &c);
-        let id = env.id(name);
-        let (code, out) = env.run_bundle(&b, &id);
+        let b = bundle(&env, name, &c);
+        let id = env.id();
+        let (code, out) = run_bundle(&env, &b, &id);
         assert_eq!(code, 0, "{name}: {out}");
         assert!(out.contains("ALIVE"), "{name}: {out}");
         assert_eq!(
@@ -61,15 +62,15 @@ fn docker_default_profile_refuses_unshare() {
 
 #[test]
 fn errno_ret_is_returned_and_only_for_the_rule() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let rule = json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18});
     for (name, rules) in [("errno", json!([rule])), ("control", json!([]))] {
         let profile = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
         let mut c = shell("mkdir /tmp/mrt-dir && echo MADE; touch /tmp/mrt-file && echo TOUCHED");
         c["linux"]["seccomp"] = profile;
-        let b = env.bundle(name, &c);
-        let id = env.id(name);
-        let (code, out) = env.run_bundle(&b, &id);
+        let b = bundle(&env, name, &c);
+        let id = env.id();
+        let (code, out) = run_bundle(&env, &b, &id);
         assert_eq!(code, 0, "{name}: {out}");
         assert!(out.contains("TOUCHED"), "{name}: {out}");
         if name == "errno" {
@@ -87,7 +88,7 @@ fn errno_ret_is_returned_and_only_for_the_rule() {
 /// The listener gets one connection carrying the state JSON and the notify fd during create.
 #[test]
 fn listener_receives_the_notify_fd_during_create() {
-    let mut env = Env::new();
+    let env = Sandbox::new();
     let socket = env.dir.join("listener.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let agent = std::thread::spawn(move || receive(&listener));
@@ -99,10 +100,10 @@ fn listener_receives_the_notify_fd_during_create() {
     });
     let mut c = shell("true");
     c["linux"]["seccomp"] = profile;
-    let b = env.bundle("b", &c);
-    let id = env.id("listen");
+    let b = bundle(&env, "b", &c);
+    let id = env.id();
     let out = env.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let (msg, fd) = agent.join().unwrap();
     assert_eq!(msg["fds"], json!(["seccompFd"]), "{msg}");
     assert_eq!(msg["metadata"], "mrt-meta", "{msg}");
