@@ -35,8 +35,10 @@ demo: setup build rootfs
 # The one command that runs everything (what .ci/run calls).
 test: setup build rootfs test-unit lint fuzz test-harness test-bundles test-compare test-integration leak-check
 
+# A bound on the whole step, beyond the per-command watchdog of the tests: a hang must fail the
+# run with a message, not eat CI's time.
 test-unit:
-	$(CARGO) test --release
+	timeout --kill-after=30 1800 $(CARGO) test --release
 
 # Bounded cargo-fuzz runs of the config and command-line parsers (skipped without nightly).
 fuzz:

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{text, Sandbox};
+use common::{add_bind, text, Sandbox};
 use serde_json::json;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -158,6 +158,42 @@ fn masked_and_readonly_paths() {
     assert!(
         out.contains("wrote-root"),
         "writable root refused: {out}{err}"
+    );
+}
+
+/// Mount destinations through dangling symlinks of the image (`/var/run -> /run` with no
+/// `/run`): the link's target is created inside the container's root, never in the image or
+/// on the host, and the mount lands there, as with runc.
+#[test]
+fn mounts_through_dangling_symlinks() {
+    let rt = Sandbox::new();
+    let rootfs = rt.rootfs_copy("rootfs");
+    std::os::unix::fs::symlink("/run", rootfs.join("varrun")).unwrap();
+    std::os::unix::fs::symlink("../../made/deep", rootfs.join("rel")).unwrap();
+    std::os::unix::fs::symlink("/../../../mrt-outside", rootfs.join("up")).unwrap();
+    let vol = rt.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "volume\n").unwrap();
+    let (code, out, err) = rt.run_sh(
+        "cat /run/x/f; ls -d /made/deep /mrt-outside; grep -c ' /made/deep ' /proc/self/mountinfo",
+        |c| {
+            c["root"]["path"] = rootfs.to_str().unwrap().into();
+            add_bind(c, &vol, "/varrun/x");
+            let tmpfs = json!({"destination": "/rel", "type": "tmpfs", "source": "tmpfs"});
+            c["mounts"].as_array_mut().unwrap().push(tmpfs.clone());
+            let mut up = tmpfs;
+            up["destination"] = "/up".into();
+            c["mounts"].as_array_mut().unwrap().push(up);
+        },
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "volume\n/made/deep\n/mrt-outside\n1\n");
+    for made in ["run", "made", "mrt-outside"] {
+        assert!(!rootfs.join(made).exists(), "{made} created in the image");
+    }
+    assert!(
+        !std::path::Path::new("/mrt-outside").exists(),
+        "created on the host"
     );
 }
 
