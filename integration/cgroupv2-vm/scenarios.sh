@@ -378,6 +378,25 @@ cgroup_mount_without_cgroupns() {
     finish "$id"
 }
 
+# A container managing its own sub-cgroups (systemd or a runtime inside, with /sys/fs/cgroup
+# mounted rw): ps, pause and delete --force must reach the processes and directories below.
+nested_cgroups() {
+    local id=mrt-v2-nested b inner
+    b=$(make_bundle "$id" '.mounts |= map(if .destination == "/sys/fs/cgroup"
+        then .options -= ["ro"] else . end)')
+    start "$id" "$b"
+    rt exec -d "$id" sh -c 'mkdir /sys/fs/cgroup/inner && echo $$ >/sys/fs/cgroup/inner/cgroup.procs && exec sleep 600'
+    inner=$(cgdir "$id")/inner
+    wait_for sh -c "[ -n \"\$(cat $inner/cgroup.procs 2>/dev/null)\" ]" ||
+        { echo "no process in $inner"; return 1; }
+    want_eq "$(rt ps --format json "$id" | jq length)" 2 "ps --format json count (init and the inner sleep)"
+    rt pause "$id"
+    want_match "$(cat "$inner/cgroup.events")" 'frozen 1' "inner cgroup.events after pause"
+    rt resume "$id"
+    want_match "$(cat "$inner/cgroup.events")" 'frozen 0' "inner cgroup.events after resume"
+    finish "$id"
+}
+
 # linux.resources.unified: written as given, after (so over) the converted values.
 unified_keys() {
     local id=mrt-v2-unified b
@@ -432,6 +451,7 @@ scenario kill-all kill_all
 scenario events-stats events_stats
 scenario devices-ebpf devices_ebpf
 scenario io-limits io_limits
+scenario nested-cgroups nested_cgroups
 scenario unified-keys unified_keys
 if minirunc --version | grep -q '^minirunc'; then
     scenario systemd-cgroup-path systemd_cgroup_path
