@@ -8,18 +8,19 @@ FAILED_NAMES=""
 
 log() { printf '%s\n' "$*" >&2; }
 
-# ensure_packages CMD:PACKAGE...: apt-get install the packages whose command is missing (a fresh
-# machine may need its package lists updated first).
+# ensure_packages [--no-install-recommends] CMD:PACKAGE...: apt-get install the packages whose
+# command is missing (a fresh machine may need its package lists updated first).
 ensure_packages() {
-    local pair missing=""
+    local pair missing="" opts=""
+    case ${1:-} in --*) opts=$1; shift ;; esac
     for pair in "$@"; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
     done
     [ -n "$missing" ] || return 0
     log "installing:$missing"
     # shellcheck disable=SC2086
-    apt-get install -y -qq $missing >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $missing >/dev/null; }
+    apt-get install -y -qq $opts $missing >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $opts $missing >/dev/null; }
 }
 
 # scenario NAME FUNCTION: run FUNCTION in a subshell under `set -e` (so any failing command or

@@ -5,7 +5,7 @@ use super::convert::{
     blkio_weight_to_io_weight, cpu_max, pids_max, shares_to_weight, v2_limit, v2_swap,
 };
 use super::fs;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +13,26 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 type Writes = Vec<(String, String)>;
+
+/// The limit in force in one of the cgroup's files, for values an update leaves out.
+type Current<'a> = &'a dyn Fn(&str) -> Result<Option<i64>>;
+
+/// The first field of a v2 limit file as a number; `max`, or no such file, is None.
+fn current_limit(dir: &Path, file: &str) -> Result<Option<i64>> {
+    let path = dir.join(file);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cgroup: read {}", path.display())),
+    };
+    match text.split_whitespace().next() {
+        None | Some("max") => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .with_context(|| format!("cgroup: parse {}: {v:?}", path.display())),
+    }
+}
 
 /// Makes `controllers` (those the parent offers) available in every level from `root` down to
 /// `leaf`, by enabling them in each ancestor's cgroup.subtree_control. Only missing ones are written.
@@ -39,11 +59,12 @@ pub fn enable_controllers(root: &Path, leaf: &Path, wanted: Option<&[&str]>) -> 
 /// Applies every resource of `r` to the v2 cgroup `dir`.
 pub fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
     let mut writes = Writes::new();
+    let current = |file: &str| current_limit(dir, file);
     if let Some(m) = r.memory() {
-        memory(m, &mut writes)?;
+        memory(m, &current, &mut writes)?;
     }
     if let Some(c) = r.cpu() {
-        cpu(c, &mut writes)?;
+        cpu(c, &current, &mut writes)?;
     }
     if let Some(v) = r.pids().and_then(|p| pids_max(p.limit())) {
         writes.push(("pids.max".into(), v));
@@ -97,15 +118,29 @@ pub fn write_unified(dir: &Path, unified: &HashMap<String, String>) -> Result<()
     Ok(())
 }
 
-fn memory(m: &LinuxMemory, writes: &mut Writes) -> Result<()> {
+/// memory.max and memory.swap.max. OCI's swap is memory+swap while memory.swap.max holds swap
+/// alone, so a value `update` leaves out is taken from the cgroup: swap alone is counted over the
+/// memory limit in force, and a memory limit alone keeps memory+swap (as v1's memsw file and runc
+/// do), refused like there when it exceeds it.
+fn memory(m: &LinuxMemory, current: Current, writes: &mut Writes) -> Result<()> {
     if let Some(l) = m.limit() {
         writes.push(("memory.max".into(), v2_limit(l)));
     }
-    if let Some(swap) = m.swap().and_then(|s| v2_swap(s, m.limit()).transpose()) {
-        writes.push(("memory.swap.max".into(), swap?));
-    } else if m.limit() == Some(-1) && m.swap().is_none() {
+    let swap = match (m.limit(), m.swap().filter(|&s| s != 0)) {
+        (None, Some(swap)) => v2_swap(swap, current("memory.max")?)?,
+        (limit, Some(swap)) => v2_swap(swap, limit)?,
         // runc lifts the swap limit along with an unlimited memory limit.
-        writes.push(("memory.swap.max".into(), "max".into()));
+        (Some(-1), None) => Some("max".into()),
+        (Some(limit), None) if limit > 0 => {
+            match (current("memory.max")?, current("memory.swap.max")?) {
+                (Some(mem), Some(swap)) => v2_swap(mem + swap, Some(limit))?,
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some(swap) = swap {
+        writes.push(("memory.swap.max".into(), swap));
     }
     if let Some(r) = m.reservation() {
         writes.push(("memory.low".into(), v2_limit(r)));
@@ -120,12 +155,17 @@ fn memory(m: &LinuxMemory, writes: &mut Writes) -> Result<()> {
     Ok(())
 }
 
-fn cpu(c: &LinuxCpu, writes: &mut Writes) -> Result<()> {
+/// cpu.max holds quota and period: a period alone keeps the quota in force.
+fn cpu(c: &LinuxCpu, current: Current, writes: &mut Writes) -> Result<()> {
     let weight = c.shares().map(shares_to_weight).filter(|&w| w != 0);
     if let Some(w) = weight {
         writes.push(("cpu.weight".into(), w.to_string()));
     }
-    if let Some(max) = cpu_max(c.quota(), c.period()) {
+    let quota = match (c.quota(), c.period()) {
+        (None | Some(0), Some(period)) if period > 0 => current("cpu.max")?.or(Some(-1)),
+        (quota, _) => quota,
+    };
+    if let Some(max) = cpu_max(quota, c.period()) {
         writes.push(("cpu.max".into(), max));
     }
     if let Some(b) = c.burst() {
@@ -217,4 +257,83 @@ pub fn set_freeze(dir: &Path, frozen: bool) -> Result<()> {
 /// Whether cgroup.events says `frozen 1`.
 pub fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(fs::keyed(&fs::read(dir, "cgroup.events")?, "frozen") == Some(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The writes `memory` and `cpu` plan for the resources `r` over a cgroup holding `files`.
+    fn plan(r: serde_json::Value, files: &[(&str, &str)]) -> Result<Writes> {
+        let r: LinuxResources = serde_json::from_value(r).unwrap();
+        let current = |file: &str| {
+            let text = files
+                .iter()
+                .find(|(f, _)| *f == file)
+                .map_or("max", |(_, t)| t);
+            Ok(text
+                .split(' ')
+                .next()
+                .filter(|v| *v != "max")
+                .map(|v| v.parse().unwrap()))
+        };
+        let mut writes = Writes::new();
+        if let Some(m) = r.memory() {
+            memory(m, &current, &mut writes)?;
+        }
+        if let Some(c) = r.cpu() {
+            cpu(c, &current, &mut writes)?;
+        }
+        Ok(writes)
+    }
+
+    fn w(pairs: &[(&str, &str)]) -> Writes {
+        pairs
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn swap_alone_counts_over_the_memory_limit_in_force() {
+        let files = [("memory.max", "134217728"), ("memory.swap.max", "max")];
+        let writes = plan(json!({"memory": {"swap": 268435456}}), &files).unwrap();
+        assert_eq!(writes, w(&[("memory.swap.max", "134217728")]));
+        let err = plan(json!({"memory": {"swap": 268435456}}), &[]).unwrap_err();
+        assert!(err.to_string().contains("without a memory limit"), "{err}");
+    }
+
+    #[test]
+    fn memory_alone_keeps_memory_plus_swap() {
+        let files = [
+            ("memory.max", "134217728"),
+            ("memory.swap.max", "134217728"),
+        ];
+        let writes = plan(json!({"memory": {"limit": 201326592}}), &files).unwrap();
+        let want = [("memory.max", "201326592"), ("memory.swap.max", "67108864")];
+        assert_eq!(writes, w(&want));
+        // Above memory+swap (256M): refused, as the v1 kernel refuses it.
+        assert!(plan(json!({"memory": {"limit": 536870912}}), &files).is_err());
+        // Unlimited swap stays unlimited; a fresh cgroup gets the memory limit only.
+        let files = [("memory.max", "134217728")];
+        let writes = plan(json!({"memory": {"limit": 201326592}}), &files).unwrap();
+        assert_eq!(writes, w(&[("memory.max", "201326592")]));
+        let writes = plan(json!({"memory": {"limit": -1, "swap": 0}}), &files).unwrap();
+        assert_eq!(
+            writes,
+            w(&[("memory.max", "max"), ("memory.swap.max", "max")])
+        );
+    }
+
+    #[test]
+    fn cpu_period_alone_keeps_the_quota() {
+        let files = [("cpu.max", "20000 100000")];
+        let writes = plan(json!({"cpu": {"period": 50000}}), &files).unwrap();
+        assert_eq!(writes, w(&[("cpu.max", "20000 50000")]));
+        let writes = plan(json!({"cpu": {"period": 50000}}), &[]).unwrap();
+        assert_eq!(writes, w(&[("cpu.max", "max 50000")]));
+        let writes = plan(json!({"cpu": {"quota": 30000}}), &files).unwrap();
+        assert_eq!(writes, w(&[("cpu.max", "30000")]));
+    }
 }
