@@ -176,6 +176,22 @@ impl Cgroup {
             .try_for_each(|dir| fs::write(dir, "cgroup.procs", &pid))
     }
 
+    /// Like `add_pid` for a process that started in the v2 directory (`open_v2_dir`).
+    pub fn add_pid_outside_v2(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        self.v1
+            .iter()
+            .try_for_each(|h| fs::write(&h.dir, "cgroup.procs", &pid))
+    }
+
+    /// The cgroup2 directory opened for clone3(CLONE_INTO_CGROUP); None without one.
+    pub fn open_v2_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        let flags = nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        nix::fcntl::open(self.unified_dir()?, flags, nix::sys::stat::Mode::empty()).ok()
+    }
+
     /// Applies resource limits (at create time and on `update`).
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         if self.layout == Layout::Unified {

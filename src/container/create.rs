@@ -203,8 +203,8 @@ struct CreateRuntime<'a> {
 }
 
 impl process::Runtime for CreateRuntime<'_> {
-    fn intermediate_started(&mut self, pid: i32) -> Result<()> {
-        self.cgroup.add_pid(pid)
+    fn cgroup(&self) -> Option<&crate::cgroups::Cgroup> {
+        Some(self.cgroup)
     }
 
     fn has_create_hooks(&self) -> bool {

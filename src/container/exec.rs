@@ -47,11 +47,8 @@ struct ExecRuntime<'a> {
 }
 
 impl process::Runtime for ExecRuntime<'_> {
-    fn intermediate_started(&mut self, pid: i32) -> Result<()> {
-        match &self.cgroup {
-            Some(cg) => cg.add_pid(pid),
-            None => Ok(()),
-        }
+    fn cgroup(&self) -> Option<&crate::cgroups::Cgroup> {
+        self.cgroup.as_ref()
     }
 
     fn has_create_hooks(&self) -> bool {

@@ -13,6 +13,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::{LinuxIdMapping, Process, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use crate::cgroups::Cgroup;
 use crate::rootfs::RootPlan;
 use crate::sync::{self, Channel, Message};
 
@@ -42,8 +43,8 @@ pub struct Launch<'a> {
 
 /// Callbacks into the runtime at the moments the protocol defines.
 pub trait Runtime {
-    /// The intermediate exists (host pid): put it in the container's cgroup.
-    fn intermediate_started(&mut self, pid: i32) -> Result<()>;
+    /// The container's cgroup, which the intermediate joins before it forks the process.
+    fn cgroup(&self) -> Option<&Cgroup>;
     /// Init's mounts are ready (host pid of init): run prestart and createRuntime hooks.
     fn run_create_hooks(&mut self, init_pid: i32) -> Result<()>;
     /// Whether `run_create_hooks` has anything to do (saves a round trip when not).
@@ -56,18 +57,27 @@ pub trait Runtime {
 /// and the runtime's end of the channel (init waits on it for step 7).
 pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
     let (parent, child) = sync::pair()?;
-    // SAFETY: the runtime is single-threaded here; the child only runs our own code and exits.
-    match unsafe { fork() }.context("fork the intermediate process")? {
-        ForkResult::Child => {
+    let v2_dir = rt.cgroup().and_then(Cgroup::open_v2_dir);
+    match fork_into(v2_dir)? {
+        (ForkResult::Child, _) => {
             drop(parent);
             intermediate::run(launch, child)
         }
-        ForkResult::Parent {
-            child: intermediate,
-        } => {
+        (
+            ForkResult::Parent {
+                child: intermediate,
+            },
+            in_v2,
+        ) => {
             drop(child);
             let mut init_pid = None;
-            let result = drive(launch, rt, &parent, intermediate, &mut init_pid);
+            let joined = match rt.cgroup() {
+                Some(cg) if in_v2 => cg.add_pid_outside_v2(intermediate.as_raw()),
+                Some(cg) => cg.add_pid(intermediate.as_raw()),
+                None => Ok(()),
+            };
+            let result =
+                joined.and_then(|()| drive(launch, rt, &parent, intermediate, &mut init_pid));
             if result.is_err() {
                 if let Some(pid) = init_pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -87,7 +97,6 @@ fn drive(
     intermediate: Pid,
     init_pid: &mut Option<i32>,
 ) -> Result<i32> {
-    rt.intermediate_started(intermediate.as_raw())?;
     let linux = launch.spec.linux().as_ref();
     let namespaces = linux
         .and_then(|l| l.namespaces().as_deref())
@@ -137,6 +146,41 @@ fn drive(
         }
     }
     Ok(pid)
+}
+
+/// Fork the intermediate; with a cgroup2 directory, start it there (clone3 CLONE_INTO_CGROUP),
+/// which spares the migration into it and the RCU grace period a migration waits for. The
+/// bool says whether it started there; should clone3 fail, a plain fork follows and the
+/// migration reports any real error.
+fn fork_into(v2_dir: Option<OwnedFd>) -> Result<(ForkResult, bool)> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    if let Some(dir) = v2_dir {
+        // SAFETY: an all-zero clone_args is valid (no flags); the fields set are plain values.
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.flags = CLONE_INTO_CGROUP;
+        args.exit_signal = libc::SIGCHLD as u64;
+        args.cgroup = dir.as_raw_fd() as u64;
+        // SAFETY: as for fork, the runtime is single-threaded here and the child only runs our
+        // own code; clone3 without CLONE_VM gives the child a copy of the address space.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut libc::clone_args,
+                std::mem::size_of::<libc::clone_args>(),
+            )
+        };
+        match pid {
+            0 => return Ok((ForkResult::Child, true)),
+            p if p > 0 => {
+                let child = Pid::from_raw(p as i32);
+                return Ok((ForkResult::Parent { child }, true));
+            }
+            _ => {}
+        }
+    }
+    // SAFETY: the runtime is single-threaded here; the child only runs our own code and exits.
+    let forked = unsafe { fork() }.context("fork the intermediate process")?;
+    Ok((forked, false))
 }
 
 /// Duplicate fd `fd` of process `pid` into the runtime (pidfd_getfd).
