@@ -6,6 +6,7 @@ mod reliability;
 
 use common::{cgroup_dirs, eventually, stderr, Sandbox};
 use reliability::base_config;
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -128,9 +129,7 @@ fn fifty_lifecycles_in_parallel() {
 #[test]
 fn delete_force_while_exec_runs() {
     let (sb, bundle) = sandbox_running(&["/bin/sleep", "100"]);
-    let id = sb.id();
-    sb.ok(&["create", "--bundle", &bundle, &id]);
-    sb.ok(&["start", &id]);
+    let id = sb.start_bundle(Path::new(&bundle), &[]);
     let exec = sb.spawn(&["exec", &id, "/bin/sleep", "100"]);
     // The exec'd sleep is inside once the container has two processes.
     let cg = cgroup_dirs(&id);
@@ -157,9 +156,7 @@ fn delete_force_while_exec_runs() {
 #[test]
 fn many_execs_at_once() {
     let (sb, bundle) = sandbox_running(&["/bin/sleep", "100"]);
-    let id = sb.id();
-    sb.ok(&["create", "--bundle", &bundle, &id]);
-    sb.ok(&["start", &id]);
+    let id = sb.start_bundle(Path::new(&bundle), &[]);
     for round in 0..10 {
         let detached: Vec<_> = (0..8)
             .map(|_| sb.spawn(&["exec", "--detach", &id, "/bin/true"]))

@@ -163,17 +163,18 @@ impl Cgroup {
             }
         }
         match resources {
-            Some(r) => self.apply(r),
+            Some(r) => self.set(r, false),
             None => Ok(()),
         }
     }
 
     /// Moves process `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
-        let pid = pid.to_string();
-        self.dirs()
-            .into_iter()
-            .try_for_each(|dir| fs::write(dir, "cgroup.procs", &pid))
+        self.add_pid_outside_v2(pid)?;
+        match self.unified_dir() {
+            Some(dir) => fs::write(dir, "cgroup.procs", &pid.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// Like `add_pid` for a process that started in the v2 directory (`open_v2_dir`).
@@ -192,11 +193,16 @@ impl Cgroup {
         nix::fcntl::open(self.unified_dir()?, flags, nix::sys::stat::Mode::empty()).ok()
     }
 
-    /// Applies resource limits (at create time and on `update`).
+    /// Applies the resource limits of `update`: a value it leaves out keeps the one in force.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        self.set(r, true)
+    }
+
+    /// Applies resource limits; on a new cgroup (`update` false) nothing is in force yet.
+    fn set(&self, r: &LinuxResources, update: bool) -> Result<()> {
         if self.layout == Layout::Unified {
             let dir = self.unified_dir().context("cgroup v2 directory missing")?;
-            return v2::apply(dir, r);
+            return v2::apply(dir, r, update);
         }
         v1::apply(&self.v1, r)?;
         if let Some(limits) = r.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {

@@ -56,10 +56,14 @@ pub fn enable_controllers(root: &Path, leaf: &Path, wanted: Option<&[&str]>) -> 
     Ok(())
 }
 
-/// Applies every resource of `r` to the v2 cgroup `dir`.
-pub fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
+/// Applies every resource of `r` to the v2 cgroup `dir`; with `update`, a value left out keeps
+/// the one in force (a new cgroup has none to read).
+pub fn apply(dir: &Path, r: &LinuxResources, update: bool) -> Result<()> {
     let mut writes = Writes::new();
-    let current = |file: &str| current_limit(dir, file);
+    let current = |file: &str| match update {
+        true => current_limit(dir, file),
+        false => Ok(None),
+    };
     if let Some(m) = r.memory() {
         memory(m, &current, &mut writes)?;
     }
