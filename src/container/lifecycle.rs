@@ -96,7 +96,11 @@ pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
     }
     // pid 0 would signal our own process group.
     if status != Status::Stopped && st.pid > 0 {
-        send(Pid::from_raw(st.pid), sig).with_context(|| format!("kill {} {sig}", st.pid))?;
+        match send(Pid::from_raw(st.pid), sig) {
+            // It exited (and was reaped) since its status was read: the same answer as before.
+            Err(nix::Error::ESRCH) => bail!("container not running"),
+            sent => sent.with_context(|| format!("kill {} {sig}", st.pid))?,
+        }
     }
     Ok(())
 }
