@@ -2,7 +2,26 @@
 # List what tests left on the host: mounts, cgroups, processes and state/data dirs whose names contain
 # "minirunc" or the test marker "mrt-" (every test container id starts with mrt-). Exit 1 if any.
 # Zombies (<defunct>) of containerd shims and conmon are ignored: their parents reap them later.
+# The runtime's default state and data roots (/run/minirunc*, /var/lib/minirunc*) may hold other
+# programs' containers: `--record FILE` lists what they hold, and `--since FILE` reports only what
+# appeared after that listing (make test records one before its suites, which use their own roots).
+# Without either, every entry there is reported.
+# Usage: leak-check.sh [--record FILE | --since FILE]
 set -u
+
+# Entries of the default roots: containers' state dirs, layer dirs (<data root>/<key>/<id>).
+default_root_entries() {
+    find /run/minirunc* /var/lib/minirunc* -mindepth 1 -maxdepth 2 2>/dev/null | sort
+}
+case ${1:-} in
+    --record)
+        default_root_entries >"$2"
+        exit 0
+        ;;
+    --since) baseline=$2 ;;
+    "") baseline=/dev/null ;;
+    *) echo "usage: $0 [--record FILE | --since FILE]" >&2; exit 2 ;;
+esac
 
 found=0
 report() {
@@ -51,15 +70,10 @@ report process <<EOF2
 $procs
 EOF2
 
-# State and data dirs: the runtime's default dirs may exist but must be empty; test dirs must be gone.
-dirs=""
-for d in /run/minirunc* /var/lib/minirunc*; do
-    [ -d "$d" ] || continue
-    for entry in "$d"/* "$d"/.[!.]*; do
-        [ -e "$entry" ] && dirs="$dirs$entry
+# State and data dirs: nothing new in the runtime's default dirs; test dirs must be gone.
+dirs=$(default_root_entries | comm -13 "$baseline" -)
+[ -z "$dirs" ] || dirs="$dirs
 "
-    done
-done
 for d in /tmp/minirunc-test* /run/*/mrt-* /run/*/*/mrt-* /run/*/*/*/mrt-* /tmp/mrt-*; do
     [ -e "$d" ] && dirs="$dirs$d
 "

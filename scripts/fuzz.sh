@@ -4,16 +4,25 @@
 # in fuzz/artifacts/ and becomes a case in tests/bad-input.
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/lib/cannot-run.sh
 seconds=${FUZZ_SECONDS:-30}
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "SKIP: fuzzing needs a nightly Rust toolchain (cargo +nightly is not available here)"
-    exit 0
+# cargo-fuzz needs nightly-only flags (-Zsanitizer). Without a nightly toolchain the stable one
+# takes them under RUSTC_BOOTSTRAP=1, the switch Rust's own build uses; the fuzzing is the same.
+if cargo +nightly --version >/dev/null 2>&1; then
+    toolchain=+nightly
+else
+    toolchain=""
+    export RUSTC_BOOTSTRAP=1
 fi
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install --quiet --locked cargo-fuzz
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    cargo install --quiet --locked cargo-fuzz >fuzz/install.log 2>&1 ||
+        cannot_run "cargo install cargo-fuzz failed: $(tail -n 3 fuzz/install.log | tr '\n' ' ')"
+fi
 for target in config cli; do
     echo "fuzz: $target for ${seconds}s"
     log=fuzz/$target.log
-    if ! cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" >"$log" 2>&1; then
+    # shellcheck disable=SC2086 # an empty $toolchain is no argument
+    if ! cargo $toolchain fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" >"$log" 2>&1; then
         tail -n 30 "$log"
         echo "fuzz: $target crashed; the input is in fuzz/artifacts/$target/" >&2
         exit 1

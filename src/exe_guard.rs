@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Set across the re-execution to stop a loop when the binary still is not read-only.
@@ -62,21 +62,8 @@ fn exe_is_read_only() -> Result<bool> {
 
 /// A detached bind mount of the binary (open_tree OPEN_TREE_CLONE), made read-only.
 fn read_only_clone() -> Result<OwnedFd> {
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
-            flags,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("open_tree /proc/self/exe (a detached bind mount of the runtime binary)");
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fd = crate::rootfs::mounts::clone_mount(None, c"/proc/self/exe")
+        .context("open_tree /proc/self/exe (a detached bind mount of the runtime binary)")?;
     crate::rootfs::mounts::set_recursive_attrs(&fd, crate::rootfs::mounts::MOUNT_ATTR_RDONLY, 0)
         .with_context(|| {
             format!(

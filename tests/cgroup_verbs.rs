@@ -28,7 +28,7 @@ fn missing_feature() -> Option<String> {
 macro_rules! require_host {
     () => {
         if let Some(why) = missing_feature() {
-            println!("SKIP: {why}");
+            common::cannot_run(&why);
             return;
         }
     };

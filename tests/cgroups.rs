@@ -36,7 +36,7 @@ impl Fixture {
     fn v2(name: &str) -> Option<Fixture> {
         let root = Path::new(UNIFIED_ROOT);
         if !root.join("cgroup.controllers").exists() {
-            println!("SKIP: no cgroup2 mount at {UNIFIED_ROOT}");
+            common::cannot_run(&format!("no cgroup2 mount at {UNIFIED_ROOT}"));
             return None;
         }
         let cg = Cgroup::with_root(root, Some(&unique_path(name)), "unused").unwrap();
@@ -108,7 +108,7 @@ fn dir_of(cg: &Cgroup, file: &str) -> PathBuf {
 fn v1_fixture(name: &str, resources_json: Option<&str>) -> Option<Fixture> {
     let f = Fixture::host(name);
     if f.cg.layout() == Layout::Unified {
-        println!("SKIP: host is cgroup v2 only; v1 tests need v1 hierarchies");
+        common::cannot_run("host is cgroup v2 only; v1 tests need v1 hierarchies");
         return None;
     }
     f.cg.create(resources_json.map(resources).as_ref()).unwrap();

@@ -262,7 +262,9 @@ fn lsm_settings_on_a_host_without_lsm() {
         || std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y")
     {
-        println!("SKIP: this host has AppArmor or SELinux enabled; the test is for hosts without");
+        common::cannot_run(
+            "this host has AppArmor or SELinux enabled; the test is for hosts without",
+        );
         return;
     }
     let env = Sandbox::new();

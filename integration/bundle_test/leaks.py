@@ -37,7 +37,15 @@ def _processes_in_cgroup(cid):
     return [pid for pid, text in reaper.proc_files("cgroup") if cid in text]
 
 
-def leftovers(cid, root, paths):
+def _data_entries(data_root, cid):
+    """Layer dirs (<data root>/<key of the state root>/<id>) of CID left in DATA_ROOT."""
+    if not os.path.isdir(data_root):
+        return []
+    return [os.path.join(data_root, key, cid) for key in os.listdir(data_root)
+            if os.path.lexists(os.path.join(data_root, key, cid))]
+
+
+def leftovers(cid, root, data_root, paths):
     """Describe everything of container CID still on the host; PATHS are the bundle and rootfs."""
     found = []
     needles = [cid, root] + list(paths)
@@ -47,6 +55,7 @@ def leftovers(cid, root, paths):
     found += [f"cgroup {d}" for d in _cgroup_dirs(cid)]
     found += [f"process {p} in a cgroup named after the container" for p in _processes_in_cgroup(cid)]
     found += [f"process {p} (child of the harness, still alive)" for p in reaper.live_children()]
+    found += [f"layers {d}" for d in _data_entries(data_root, cid)]
     state = os.path.join(root, cid)
     if os.path.exists(state):
         found.append(f"state dir {state}")

@@ -91,8 +91,15 @@ class Lifecycle:
         self.timeout = timeout
         self.reap = reap
         self.work = tempfile.mkdtemp(prefix=f"minirunc-test-{cid}-")
+        # Searchable by all: a container with a user namespace reaches its layers under it as its
+        # mapped root, not as the host's.
+        os.chmod(self.work, 0o711)
         self.own_root = rootdir is None
         self.root = rootdir or os.path.join(self.work, "root")
+        # minirunc's copy-on-write layers go under the run's own dir too, never the host's default
+        # data root (runc ignores the variable); a caller's MINIRUNC_DATA_ROOT wins.
+        self.data_root = os.environ.get("MINIRUNC_DATA_ROOT") or os.path.join(self.work, "data")
+        self.env = dict(os.environ, MINIRUNC_DATA_ROOT=self.data_root)
         self.exp = expect.load(bundle)
         self.timeout = self.exp.get("timeout_s", timeout)
         self.run = Run(bundle=bundle, runtime=runtime, cid=cid)
@@ -105,7 +112,7 @@ class Lifecycle:
         t0 = time.monotonic()
         capture = stdout is None
         try:
-            res = subprocess.run(argv, stdin=subprocess.DEVNULL,
+            res = subprocess.run(argv, stdin=subprocess.DEVNULL, env=self.env,
                                  stdout=subprocess.PIPE if capture else stdout,
                                  stderr=subprocess.PIPE if capture else stderr,
                                  timeout=self.timeout, check=False)
@@ -252,7 +259,7 @@ class Lifecycle:
             run.failures += expect.check_host(self.bundle, self.exp, self.cid)
         expect.cleanup_host(self.bundle, self.exp, self.cid)
         self.reap.reap()
-        run.leftovers = leaks.leftovers(self.cid, self.root, [self.bundle, rootfs])
+        run.leftovers = leaks.leftovers(self.cid, self.root, self.data_root, [self.bundle, rootfs])
         if run.leftovers:
             run.failures.append("left behind: " + "; ".join(run.leftovers))
         run.passed = not run.failures

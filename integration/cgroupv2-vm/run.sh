@@ -8,13 +8,15 @@
 # Environment: SCENARIOS=REGEX (passed to the guest), VM_TIMEOUT (seconds, default 180),
 # SERIAL_LOG=FILE (keep the guest's console output there),
 # MINIRUNC_TEST_CACHE (default /var/cache/minirunc-test: the extracted kernel, kept across runs).
-# Exits 0 with a SKIP line only when the host lacks what a VM needs (KVM, qemu, the kernel package).
+# When the host lacks what a VM needs (qemu, the kernel package) it skips, or fails under CI=true.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
 . "$top/integration/lib/common.sh"
+# shellcheck source=../../scripts/lib/cannot-run.sh
+. "$top/scripts/lib/cannot-run.sh"
 
 require_runtime cgroupv2-vm
 suite_start=$EPOCHREALTIME
@@ -22,12 +24,6 @@ VM_TIMEOUT=${VM_TIMEOUT:-180}
 # Outside the work tree: the kernel is the same for every checkout, survives `make clean` and a
 # fresh clone (CI), and is no build output of the project.
 CACHE=${MINIRUNC_TEST_CACHE:-/var/cache/minirunc-test}
-
-skip() {
-    echo "SKIP: $*"
-    echo "cgroupv2-vm: skipped"
-    exit 0
-}
 
 # Seconds between two $EPOCHREALTIME values, to 0.1 s.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -53,18 +49,38 @@ case $VM_ACCEL in
     *) echo "VM_ACCEL must be kvm or tcg, got '$VM_ACCEL'" >&2; exit 2 ;;
 esac
 
-# Debian 12 names the package qemu-system-x86; other releases may split it as qemu-system-x86-64.
-qemu_package() {
-    local pkg
-    for pkg in qemu-system-x86 qemu-system-x86-64; do
-        apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]' && { echo "$pkg"; return; }
-    done
-    echo qemu-system-x86
+# qemu-system-x86 must come from the same suite as the qemu packages already installed: a machine
+# image may carry qemu-utils from bookworm-backports, next to which Debian 12's own qemu-system-x86
+# is refused (qemu-utils Breaks qemu-system-common older than 8.0). Backports are then added to
+# apt's sources if missing and qemu is installed from there.
+install_qemu() {
+    local codename target=()
+    if dpkg-query -W -f='${db:Status-Abbrev} ${Version}\n' 'qemu-*' 2>/dev/null | grep -q '^ii .*~bpo'; then
+        codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+        target=(-t "$codename-backports")
+        if ! apt-cache policy 2>/dev/null | grep -q " $codename-backports/main "; then
+            log "adding $codename-backports to apt's sources (the installed qemu packages come from there)"
+            printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+                "$codename" >/etc/apt/sources.list.d/minirunc-test-backports.sources
+            apt-get update -qq >/dev/null 2>&1
+        fi
+    fi
+    log "installing qemu-system-x86${target[*]:+ from ${target[1]}}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${target[@]}" \
+        qemu-system-x86 >"$1" 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${target[@]}" qemu-system-x86 >"$1" 2>&1; }
 }
-command -v qemu-system-x86_64 >/dev/null || ensure_packages --no-install-recommends "qemu-system-x86_64:$(qemu_package)"
-command -v qemu-system-x86_64 >/dev/null || skip "cannot install qemu-system-x86"
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    apt_log=$(mktemp)
+    install_qemu "$apt_log"
+    apt_errors=$(grep -E '^(E:| )' "$apt_log" | head -5 | tr '\n' ' ')
+    rm -f "$apt_log"
+    command -v qemu-system-x86_64 >/dev/null || cannot_run "cannot install qemu-system-x86: $apt_errors"
+fi
 ensure_packages busybox:busybox-static jq:jq
-if [ ! -x /bin/busybox ] || ! command -v jq >/dev/null; then skip "cannot install busybox-static and jq"; fi
+if [ ! -x /bin/busybox ] || ! command -v jq >/dev/null; then cannot_run "cannot install busybox-static and jq"; fi
 
 # The kernel linux-image-amd64 depends on (e.g. linux-image-6.1.0-56-amd64), downloaded, never
 # installed: only its vmlinuz and the modules the guest loads are kept, in $CACHE/<package>/.
@@ -121,11 +137,11 @@ if [ -z "$KERNEL_PKG" ]; then
     KERNEL_PKG=$(find "$CACHE" -mindepth 2 -maxdepth 2 -name vmlinuz -path '*/linux-image-*' |
         sort -V | tail -1 | xargs -r dirname | xargs -r basename)
 fi
-[ -n "$KERNEL_PKG" ] || skip "cannot download linux-image: no linux-image-amd64 in the package lists"
+[ -n "$KERNEL_PKG" ] || cannot_run "cannot download linux-image: no linux-image-amd64 in the package lists"
 KERNEL_DIR=$CACHE/$KERNEL_PKG
 kernel_source="cached in $KERNEL_DIR"
 if ! kernel_cached "$KERNEL_DIR"; then
-    fetch_kernel "$KERNEL_PKG" "$KERNEL_DIR" || skip "cannot download linux-image ($KERNEL_PKG)"
+    fetch_kernel "$KERNEL_PKG" "$KERNEL_DIR" || cannot_run "cannot download linux-image ($KERNEL_PKG)"
     kernel_source="downloaded to $KERNEL_DIR ($(($(cat "$KERNEL_DIR/deb-bytes") / 1000000)) MB .deb)"
 fi
 log "kernel: $KERNEL_PKG, $kernel_source"
@@ -197,7 +213,7 @@ output=$(tr -d '\r' <"$SERIAL")
 
 if [ "$VM_ACCEL" = kvm ] && ! printf '%s\n' "$output" | grep -q 'BOOTED uptime=' &&
     grep -qiE 'could not access KVM|failed to initiali[sz]e kvm' "$SUITE_DIR/qemu.err"; then
-    skip "KVM unusable: $(head -3 "$SUITE_DIR/qemu.err")"
+    cannot_run "KVM unusable: $(head -3 "$SUITE_DIR/qemu.err")"
 fi
 
 # The guest's scenario lines, with the output of failed ones.

@@ -19,6 +19,9 @@ images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; ex
 
 # Short paths: unix socket paths are limited to 108 bytes.
 SUITE_DIR=$(mktemp -d /tmp/mrt-ctr.XXXXXX)
+# minirunc's data root (copy-on-write layers) is the suite's own, never the host's default:
+# containerd's environment reaches the shims and the runtime.
+export MINIRUNC_DATA_ROOT=$SUITE_DIR/data RUNTIME_DATA_ROOT=$SUITE_DIR/data
 NS=mrt-ctr$$   # private containerd namespace and cgroup parent; "mrt-" is the leak-check marker
 RUNC_ROOT=$SUITE_DIR/runc-root        # the shim passes --root $RUNC_ROOT/$NS to the runtime
 FIFO_DIR=$SUITE_DIR/fifo

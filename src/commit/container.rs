@@ -7,17 +7,19 @@
 //! calling thread.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
 use super::{write_diff, write_oci_archive, write_tree, CommitOptions, ImageConfig};
 use crate::container::{self, Paths};
+use crate::rootfs::mounts::clone_mount;
 use crate::state::{self, Layers, Lock, State, Status};
 
 /// What to write.
@@ -135,21 +137,47 @@ impl View {
     }
 }
 
-/// The root of the container's init as a descriptor, or None when init has exited. The
-/// descriptor keeps that root's mount alive even if the container stops during the commit.
+/// The root of the container's init, or None when init has exited: a detached copy of that one
+/// mount, without the container's own mounts, so that a mount point shows the directory beneath
+/// it - what the container's filesystem holds - and not the root of e.g. sysfs, whose mode and
+/// times are the kernel's and change as it adds entries. The copy also keeps the root alive if
+/// the container stops during the commit. A root that cannot be copied (an unbindable
+/// propagation) is read through /proc/<pid>/root, its mount points as mounted.
 fn live_root(st: &State) -> Result<Option<OwnedFd>> {
-    let path = format!("/proc/{}/root", st.pid);
-    let fd = match open(
-        path.as_str(),
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ESRCH) => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("open {path}")),
+    let open_dir = |path: &str, flags| match open(path, flags | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ESRCH) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("open {path}")),
     };
-    // Checked after the open: a reused pid would have given another process's root.
-    Ok(state::process_is(st.pid, st.init_start_time).then_some(fd))
+    let root_path = format!("/proc/{}/root", st.pid);
+    let Some(root) = open_dir(&root_path, OFlag::O_PATH | OFlag::O_DIRECTORY)? else {
+        return Ok(None);
+    };
+    let Some(ns) = open_dir(&format!("/proc/{}/ns/mnt", st.pid), OFlag::O_RDONLY)? else {
+        return Ok(None);
+    };
+    // Checked after the opens: a reused pid would have given another process's root.
+    if !state::process_is(st.pid, st.init_start_time) {
+        return Ok(None);
+    }
+    Ok(Some(copy_in_namespace(&ns, &root)?.unwrap_or(root)))
+}
+
+/// `clone_mount` of `root`, a mount of namespace `ns`: open_tree copies only mounts of the
+/// caller's namespace, so this thread enters `ns` for the call and then comes back.
+fn copy_in_namespace(ns: &OwnedFd, root: &OwnedFd) -> Result<Option<OwnedFd>> {
+    let ours = open(
+        "/proc/thread-self/ns/mnt",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("open /proc/thread-self/ns/mnt")?;
+    // Joining a mount namespace needs a filesystem context (root, cwd) of this thread alone.
+    unshare(CloneFlags::CLONE_FS).context("unshare the filesystem context")?;
+    setns(ns, CloneFlags::CLONE_NEWNS).context("join the container's mount namespace")?;
+    let copy = clone_mount(Some(root.as_fd()), c"");
+    setns(&ours, CloneFlags::CLONE_NEWNS).context("return to the runtime's mount namespace")?;
+    Ok(copy.ok())
 }
 
 /// A read-only overlay of a stopped container's layers on its (unused) `merged` dir, in a

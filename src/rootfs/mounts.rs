@@ -2,7 +2,7 @@
 //! resolved inside the new root, so no symlink in the image can make a mount land on the host.
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -199,6 +199,23 @@ pub enum Kind {
 
 const IN_ROOT: ResolveFlag = ResolveFlag::RESOLVE_IN_ROOT.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
 
+/// openat2(2), tried again on EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel gives up
+/// on a `..` (its own or a symlink's) whenever a rename or mount happened anywhere meanwhile -
+/// other containers starting - and asks the caller to retry. The bound only stops a livelock.
+fn openat2<P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd,
+    path: &P,
+    how: OpenHow,
+) -> nix::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(dir, path, how) {
+            Err(nix::Error::EAGAIN) if tries < 1000 => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 /// Open `path` (absolute, inside the container) beneath `root`, creating the missing parts:
 /// symlinks are followed as if `root` were `/`, so they can never leave it.
 pub fn open_in_root(root: BorrowedFd, path: &Path, create: Option<Kind>) -> Result<OwnedFd> {
@@ -292,6 +309,24 @@ fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> Result<OwnedFd> 
 /// The path through which the kernel reaches an O_PATH fd (valid while /proc is the host's).
 pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// A detached copy of the mount at `path` (relative to `dir`, default the working directory;
+/// empty: `dir` itself), without the mounts below it: open_tree(2) with OPEN_TREE_CLONE. Only
+/// mounts of the caller's mount namespace can be copied.
+pub fn clone_mount(dir: Option<BorrowedFd>, path: &std::ffi::CStr) -> std::io::Result<OwnedFd> {
+    let dir = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
+    // SAFETY: a plain syscall on a valid fd and NUL-terminated path.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 /// Recursive attributes on the mount at `fd`, through mount_setattr(2).

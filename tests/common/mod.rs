@@ -33,6 +33,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_minirunc");
 /// What `minirunc spec` writes (the binary's own default, read from the same file).
 const DEFAULT_CONFIG: &str = include_str!("../../src/commands/default-config.json");
 
+/// A test that cannot run on this host: outside CI a skip (printed; the caller returns), under
+/// CI=true a failure, since a test that does not run there proves nothing.
+pub fn cannot_run(reason: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "cannot run under CI: {reason}");
+    println!("SKIP: {reason}");
+}
+
 /// A number unique within this test binary.
 pub fn next() -> usize {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -74,7 +74,9 @@ pub fn hash(path: &Path) -> String {
 /// Print the skip reason and tell the caller to return.
 pub fn skip_without_helper() -> bool {
     if attack_helper().is_none() {
-        println!("SKIP: gcc -static (libc6-dev) is needed to build tests/security/attack.c");
+        crate::common::cannot_run(
+            "gcc -static (libc6-dev) is needed to build tests/security/attack.c",
+        );
         return true;
     }
     false
