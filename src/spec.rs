@@ -159,6 +159,11 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
             );
         }
     }
+    if let Some(p) = linux.rootfs_propagation() {
+        if crate::rootfs::mounts::propagation(p).is_none() {
+            bail!("linux.rootfsPropagation {p:?}: not one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable");
+        }
+    }
     validate_hooks(spec)?;
     for (i, d) in linux.devices().iter().flatten().enumerate() {
         if !d.path().is_absolute() {

@@ -49,7 +49,9 @@ fn container_init(
     if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
         hooks::run("createContainer", list, &launch.hook_state)?;
     }
-    rootfs::switch_root(&root, no_pivot)?;
+    let shared_root = rootfs::requested_propagation(spec)
+        .is_some_and(|f| f.contains(nix::mount::MsFlags::MS_SHARED));
+    rootfs::switch_root(&root, no_pivot, shared_root)?;
     // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {

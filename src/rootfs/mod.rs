@@ -33,15 +33,39 @@ pub struct RootPlan {
     pub cgroup_ns: bool,
 }
 
-/// Build the root filesystem and return its path (still seen from the host's root).
-pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
-    let linux = spec.linux().as_ref();
-    let propagation = linux
+/// The root propagation the spec asks for (`linux.rootfsPropagation`), applied to the new `/`
+/// once the whole filesystem is built (see `finish`).
+pub fn requested_propagation(spec: &Spec) -> Option<MsFlags> {
+    spec.linux()
+        .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(mounts::propagation)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+}
+
+/// Build the root filesystem and return its path (still seen from the host's root).
+///
+/// No mount made here may reach the host. `/` becomes a slave (it receives the host's mount
+/// events, never sends any), or, for a shared root, stays shared with the host's peer groups:
+/// volumes bound from host paths must join them for Kubernetes' Bidirectional mounts. Then the
+/// mount holding the root's source is made private in this namespace, so the root mount and
+/// everything mounted under it stay here.
+pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
+    let linux = spec.linux().as_ref();
+    let shared = requested_propagation(spec).is_some_and(|f| f.contains(MsFlags::MS_SHARED));
+    let first = if shared {
+        MsFlags::MS_SHARED | MsFlags::MS_REC
+    } else {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    };
+    mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
         .context("set the propagation of / in the container's mount namespace")?;
+    if shared {
+        let source = plan
+            .layers
+            .as_ref()
+            .map_or(plan.rootfs.clone(), |l| l.dir.join("merged"));
+        make_mount_private(&source)?;
+    }
 
     let root = mount_root(plan)?;
     let root_fd = open(
@@ -67,6 +91,25 @@ pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
             .unwrap_or_default(),
     )?;
     Ok(root)
+}
+
+/// Make the mount holding `path` private in this namespace (only this namespace's copy).
+fn make_mount_private(path: &Path) -> Result<()> {
+    let mut at = path;
+    while !crate::fsutil::is_mount_point(at)? {
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    mount(
+        None::<&str>,
+        at,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_context(|| format!("make the mount at {} private", at.display()))
 }
 
 fn mount_root(plan: &RootPlan) -> Result<PathBuf> {

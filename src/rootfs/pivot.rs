@@ -2,8 +2,10 @@
 //! paths and a read-only root.
 
 use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::unistd::{chdir, chroot, pivot_root};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, chroot, fchdir, pivot_root};
 use oci_spec::runtime::Spec;
 use std::path::Path;
 
@@ -11,8 +13,20 @@ use super::mounts::remount_bind;
 
 /// Make `root` the process's `/`: pivot_root (the old root is detached, so nothing of the host
 /// stays reachable), or with `no_pivot` move the mount over `/` and chroot, like runc.
-pub fn switch_root(root: &Path, no_pivot: bool) -> Result<()> {
+/// `shared_root`: `/` was left shared for a shared rootfsPropagation (see `prepare`); pivot_root
+/// and a move both refuse a shared old root, so it is made private (only here) first.
+pub fn switch_root(root: &Path, no_pivot: bool, shared_root: bool) -> Result<()> {
     chdir(root).with_context(|| format!("chdir {}", root.display()))?;
+    if shared_root {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .context("make the old root private")?;
+    }
     if no_pivot {
         mount(
             Some(root),
@@ -24,8 +38,17 @@ pub fn switch_root(root: &Path, no_pivot: bool) -> Result<()> {
         .context("move the root over /")?;
         chroot(".").context("chroot")?;
     } else {
+        let old_root = nix::fcntl::open(
+            "/",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context("open the old root")?;
         pivot_root(".", ".").context("pivot_root")?;
-        // The old root is now stacked under "."; detach it.
+        // The old root is now stacked on the new one. From inside it, make its mounts slaves so
+        // that detaching them cannot unmount their peers on the host; the new root's own mounts
+        // keep their propagation (a shared volume stays the host's peer).
+        fchdir(&old_root).context("fchdir to the old root")?;
         mount(
             None::<&str>,
             ".",
@@ -39,7 +62,8 @@ pub fn switch_root(root: &Path, no_pivot: bool) -> Result<()> {
     chdir("/").context("chdir /")
 }
 
-/// Masked paths, read-only paths and `root.readonly`, applied inside the new root.
+/// Masked paths, read-only paths and `root.readonly`, applied inside the new root, then
+/// `linux.rootfsPropagation` (last: binds of read-only paths fail on an unbindable root).
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     for path in linux
@@ -60,6 +84,10 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .is_some_and(|r| r.readonly() == Some(true))
     {
         remount_bind("/", MsFlags::MS_RDONLY).context("root.readonly")?;
+    }
+    if let Some(flags) = super::requested_propagation(spec) {
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .context("linux.rootfsPropagation")?;
     }
     Ok(())
 }

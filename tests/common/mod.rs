@@ -16,7 +16,7 @@ mod watchdog;
 
 #[allow(unused_imports)] // each test binary uses a different part of these, too
 pub use {
-    fs::{make_rootfs, remove_unless_mounted, rootfs, Mount, TempDir},
+    fs::{host_mounts, is_within, make_rootfs, remove_unless_mounted, rootfs, Mount, TempDir},
     leaks::{cgroup_dirs, processes_naming},
     sandbox::Sandbox,
     watchdog::{Running, DEFAULT_DEADLINE},

@@ -1,0 +1,141 @@
+//! Edges of the runtime spec that platforms hit (root propagation, device types, special
+//! filesystems over symlinks): each test runs a real container and checks what it saw and what
+//! the host keeps.
+
+mod common;
+
+use common::{host_mounts, is_within, Mount, Sandbox};
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+fn sh(args: &[&str]) {
+    let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
+    assert!(st.success(), "{args:?}: {st}");
+}
+
+fn add_caps(c: &mut serde_json::Value, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        let list = c["process"]["capabilities"][set].as_array_mut().unwrap();
+        list.extend(caps.iter().map(|&c| json!(c)));
+    }
+}
+
+/// The line of the container's `/` in its mountinfo.
+const ROOT_LINE: &str = "awk '$5 == \"/\"' /proc/self/mountinfo";
+
+/// Host mounts within the sandbox (its layers, its rootfs): other tests mount elsewhere meanwhile.
+fn sandbox_mounts(env: &Sandbox) -> Vec<String> {
+    let dir = env.path("");
+    host_mounts()
+        .into_iter()
+        .filter(|m| is_within(m, &dir))
+        .collect()
+}
+
+/// Kubernetes' Bidirectional volumes: `rootfsPropagation: rshared` with an `rshared` volume.
+/// The root is pivoted (pivot_root refuses a shared root) and shared inside; a mount the
+/// container makes in the volume reaches the host; none of the runtime's own mounts does, though
+/// the rootfs is a peer of a shared host mount.
+#[test]
+fn rshared_root_propagates_only_through_shared_volumes() {
+    let env = Sandbox::new();
+    let host = env.path("host");
+    std::fs::create_dir(&host).unwrap();
+    env.keep_mount(Mount::new("tmpfs", "tmpfs", &host, "").expect("tmpfs"));
+    sh(&["mount", "--make-shared", host.to_str().unwrap()]);
+    let rootfs = host.join("rootfs");
+    sh(&[
+        "cp",
+        "-a",
+        common::rootfs().to_str().unwrap(),
+        rootfs.to_str().unwrap(),
+    ]);
+    // Mounted, as containerd mounts a snapshot: the runtime makes only this mount private in the
+    // container's namespace (a rootfs directory of the volume's mount would take it along).
+    let _root_mount = Mount::bind(&rootfs, &rootfs);
+    let vol = host.join("vol");
+    std::fs::create_dir_all(vol.join("sub")).unwrap();
+    let before: Vec<String> = host_mounts();
+    let script = format!("mount -t tmpfs bidi /vol/sub && {ROOT_LINE}");
+    let out = env.sh_ok(&script, |c| {
+        c["root"]["path"] = json!(rootfs);
+        c["annotations"] = json!({"org.minirunc.rootfs.mode": "direct"});
+        c["linux"]["rootfsPropagation"] = json!("rshared");
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rshared"],
+        }));
+        add_caps(c, &["CAP_SYS_ADMIN"]);
+    });
+    assert!(
+        out.contains(" shared:"),
+        "the container's / is not shared: {out}"
+    );
+    let sub = vol.join("sub");
+    let new: Vec<String> = host_mounts()
+        .into_iter()
+        .filter(|m| is_within(m, &host) && !before.contains(m))
+        .collect();
+    // The container's mount, propagated back: undone before any assertion can fail.
+    let propagated = new.iter().any(|m| Path::new(m) == sub);
+    if propagated {
+        sh(&["umount", sub.to_str().unwrap()]);
+    }
+    assert!(
+        propagated,
+        "the volume's mount did not reach the host: {new:?}"
+    );
+    assert_eq!(new.len(), 1, "runtime mounts reached the host: {new:?}");
+}
+
+/// Every propagation value creates a working container; the host's table is unchanged.
+#[test]
+fn every_root_propagation_value_runs() {
+    let env = Sandbox::new();
+    for value in [
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ] {
+        let before = sandbox_mounts(&env);
+        let out = env.sh_ok(ROOT_LINE, |c| {
+            c["linux"]["rootfsPropagation"] = json!(value);
+        });
+        let flag = match value.trim_start_matches('r') {
+            "shared" => " shared:",
+            "unbindable" => " unbindable",
+            _ => " - ",
+        };
+        assert!(out.contains(flag), "{value}: {out}");
+        if flag == " - " {
+            assert!(
+                !out.contains("shared:") && !out.contains("unbindable"),
+                "{value}: {out}"
+            );
+        }
+        assert_eq!(
+            before,
+            sandbox_mounts(&env),
+            "{value}: the host's mounts changed"
+        );
+    }
+    let err = env.fails(&[
+        "run",
+        "--bundle",
+        env.bundle(&["true"], |c| {
+            c["linux"]["rootfsPropagation"] = json!("bogus")
+        })
+        .to_str()
+        .unwrap(),
+        &env.id(),
+    ]);
+    assert!(
+        err.contains("linux.rootfsPropagation") && err.contains("bogus"),
+        "{err}"
+    );
+}
