@@ -139,3 +139,20 @@ fn every_root_propagation_value_runs() {
         "{err}"
     );
 }
+
+/// A FIFO (`p`) and an unbuffered char device (`u`) in linux.devices, behind the default spec's
+/// deny-all device rule: the cgroup takes no rule for the FIFO (it is no device to the kernel)
+/// and a `c` rule for `u`; both nodes exist and work.
+#[test]
+fn fifo_and_unbuffered_char_devices() {
+    let env = Sandbox::new();
+    let script = "test -p /dev/mrt-fifo && echo fifo; echo x > /dev/mrt-null && echo null written";
+    let out = env.sh_ok(script, |c| {
+        assert!(c["linux"]["resources"]["devices"][0]["allow"] == false);
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/mrt-fifo", "type": "p", "major": 0, "minor": 0, "fileMode": 438},
+            {"path": "/dev/mrt-null", "type": "u", "major": 1, "minor": 3, "fileMode": 438},
+        ]);
+    });
+    assert_eq!(out, "fifo\nnull written\n");
+}

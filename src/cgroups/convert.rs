@@ -91,21 +91,28 @@ pub fn hugepage_size_name(kib: u64) -> String {
     format!("{size}{}", UNITS[unit])
 }
 
-/// A v1 devices.allow/deny line: `type major:minor access`, `*` for a missing number.
-pub fn device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> String {
+/// A v1 devices.allow/deny line: `type major:minor access`, `*` for a missing number. The
+/// kernel knows types a, b and c only: an unbuffered char device (`u`) is a `c`, and a FIFO
+/// (`p`) is no device to it, so it gets no line.
+pub fn device_rule(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> Option<String> {
+    use oci_spec::runtime::LinuxDeviceType;
     let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-    let typ = rule.typ().unwrap_or_default();
+    let typ = match rule.typ().unwrap_or_default() {
+        LinuxDeviceType::P => return None,
+        LinuxDeviceType::U => LinuxDeviceType::C,
+        typ => typ,
+    };
     let access = rule
         .access()
         .as_deref()
         .filter(|a| !a.is_empty())
         .unwrap_or("rwm");
-    format!(
+    Some(format!(
         "{} {}:{} {access}",
         typ.as_str(),
         num(rule.major()),
         num(rule.minor())
-    )
+    ))
 }
 
 /// `c 1:3 rw` allowed (/dev/null), a rule the unit tests share.
@@ -124,7 +131,7 @@ pub fn null_rw_rule() -> oci_spec::runtime::LinuxDeviceCgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
     #[test]
     fn shares_to_weight_matches_runc() {
@@ -176,11 +183,17 @@ mod tests {
         assert_eq!(hugepage_size_name(1048576), "1GB");
         assert_eq!(hugepage_size_name(64), "64KB");
         let rule = null_rw_rule();
-        assert_eq!(device_rule(&rule), "c 1:3 rw");
+        assert_eq!(device_rule(&rule).unwrap(), "c 1:3 rw");
         let all = LinuxDeviceCgroupBuilder::default()
             .allow(false)
             .build()
             .unwrap();
-        assert_eq!(device_rule(&all), "a *:* rwm");
+        assert_eq!(device_rule(&all).unwrap(), "a *:* rwm");
+        let of = |typ| {
+            let r = LinuxDeviceCgroupBuilder::default().typ(typ).major(8).minor(9);
+            device_rule(&r.access("rw").build().unwrap())
+        };
+        assert_eq!(of(LinuxDeviceType::U).unwrap(), "c 8:9 rw");
+        assert_eq!(of(LinuxDeviceType::P), None);
     }
 }

@@ -48,13 +48,13 @@ pub fn apply(hs: &[Hierarchy], r: &LinuxResources) -> Result<()> {
     if let Some(devices) = r.devices() {
         let writes: Vec<_> = devices
             .iter()
-            .map(|d| {
+            .filter_map(|d| {
                 let file = if d.allow() {
                     "devices.allow"
                 } else {
                     "devices.deny"
                 };
-                (file.to_string(), device_rule(d))
+                Some((file.to_string(), device_rule(d)?))
             })
             .collect();
         write_list(hs, "devices", &writes)?;
