@@ -156,3 +156,29 @@ fn fifo_and_unbuffered_char_devices() {
     });
     assert_eq!(out, "fifo\nnull written\n");
 }
+
+/// proc or sysfs at a destination the image made a symlink (`/proc -> /tmp/x`) is refused, as
+/// runc does: procfs mounted elsewhere escapes LSM confinement (CVE-2019-19921). Nothing is left.
+#[test]
+fn kernel_filesystems_refuse_symlinked_destinations() {
+    let env = Sandbox::new();
+    for dir in ["proc", "sys"] {
+        let rootfs = env.rootfs_copy(&format!("rootfs-{dir}"));
+        std::fs::remove_dir(rootfs.join(dir)).unwrap();
+        std::fs::create_dir_all(rootfs.join("tmp/x")).unwrap();
+        std::os::unix::fs::symlink("/tmp/x", rootfs.join(dir)).unwrap();
+        let bundle = env.bundle(&["true"], |c| c["root"]["path"] = json!(rootfs));
+        let id = env.id();
+        let err = env.fails(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+        assert!(
+            err.contains(&format!("/{dir}"))
+                && err.contains("must be mounted on an ordinary directory"),
+            "{err}"
+        );
+        assert!(std::fs::read_dir(rootfs.join("tmp/x"))
+            .unwrap()
+            .next()
+            .is_none());
+        env.assert_clean(&id);
+    }
+}

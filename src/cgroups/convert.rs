@@ -190,7 +190,10 @@ mod tests {
             .unwrap();
         assert_eq!(device_rule(&all).unwrap(), "a *:* rwm");
         let of = |typ| {
-            let r = LinuxDeviceCgroupBuilder::default().typ(typ).major(8).minor(9);
+            let r = LinuxDeviceCgroupBuilder::default()
+                .typ(typ)
+                .major(8)
+                .minor(9);
             device_rule(&r.access("rw").build().unwrap())
         };
         assert_eq!(of(LinuxDeviceType::U).unwrap(), "c 8:9 rw");

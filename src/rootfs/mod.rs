@@ -10,7 +10,7 @@ mod pivot;
 
 pub use pivot::{finish, switch_root};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
@@ -155,6 +155,9 @@ fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
 fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("none");
+    if KERNEL_FILESYSTEMS.contains(&typ) {
+        ensure_ordinary_directory(root, m.destination(), typ)?;
+    }
     if typ == "cgroup" || typ == "cgroup2" {
         return cgroupfs::mount_all(root, m.destination(), &opts, plan);
     }
@@ -206,6 +209,32 @@ fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan) -> Result<()> {
         mounts::set_recursive_attrs(&target, opts.attr_set, opts.attr_clr)?;
     }
     Ok(())
+}
+
+/// Filesystems through which the kernel exposes or controls itself.
+const KERNEL_FILESYSTEMS: [&str; 6] = ["proc", "sysfs", "cgroup", "cgroup2", "mqueue", "devpts"];
+
+/// A kernel filesystem must be mounted on a directory, never on a symlink the image placed at
+/// its destination: procfs led elsewhere (`/proc -> /tmp/x`) is out of the paths an LSM profile
+/// names (CVE-2019-19921). runc refuses proc and sysfs so; the others get the same care. A
+/// missing destination is made as a directory; links in the parent path resolve in the root.
+fn ensure_ordinary_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Ok(());
+    };
+    let dir = match open_in_root(root.as_fd(), parent, None) {
+        Ok(dir) => dir,
+        Err(e) if e.downcast_ref() == Some(&nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(_) => bail!(
+            "{typ} must be mounted on an ordinary directory: the root has a symlink or file there"
+        ),
+        Err(nix::Error::ENOENT) => Ok(()),
+        Err(e) => Err(e).context("stat the destination"),
+    }
 }
 
 /// A fresh fd for a destination, now that something is mounted on it.
