@@ -1,5 +1,6 @@
 //! OCI hooks: each runs with the container state JSON on stdin, its own env, and an optional
-//! timeout. A failing hook fails the step with the hook's path and output in the error.
+//! timeout. A failing hook fails the step with the hook's path and output in the error; for
+//! poststart and poststop the spec asks for a warning and the remaining hooks run.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Hook;
@@ -9,13 +10,27 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Run `hooks` in order; `phase` names them in errors (e.g. "createRuntime").
-pub fn run(phase: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
+/// Run `hooks` in order, stopping at the first that fails; `phase` names them in errors (e.g.
+/// "createRuntime"). A hook without `env` gets `default_env`: the container process's for the
+/// hooks run in the container (createContainer, startContainer, as runc), none for the others.
+pub fn run(phase: &str, hooks: &[Hook], state_json: &str, default_env: &[String]) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
-        run_one(hook, state_json)
-            .with_context(|| format!("{phase} hook #{i} {}", hook.path().display()))?;
+        run_one(hook, state_json, default_env).with_context(|| describe(phase, i, hook))?;
     }
     Ok(())
+}
+
+/// Run every hook of `hooks`, logging a warning for each that fails (poststart, poststop).
+pub fn run_warning(phase: &str, hooks: &[Hook], state_json: &str) {
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(hook, state_json, &[]) {
+            crate::logging::warn(&format!("{}: {e:#}", describe(phase, i, hook)));
+        }
+    }
+}
+
+fn describe(phase: &str, i: usize, hook: &Hook) -> String {
+    format!("{phase} hook #{i} {}", hook.path().display())
 }
 
 fn capture() -> Result<File> {
@@ -25,7 +40,7 @@ fn capture() -> Result<File> {
     Ok(File::from(fd))
 }
 
-fn run_one(hook: &Hook, state_json: &str) -> Result<()> {
+fn run_one(hook: &Hook, state_json: &str, default_env: &[String]) -> Result<()> {
     let (mut out, mut err) = (capture()?, capture()?);
     // The state goes in through a file, not a pipe: a hook that exits without reading it must
     // not kill the runtime with SIGPIPE, and a large state cannot block us.
@@ -38,7 +53,7 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<()> {
         cmd.arg0(arg0).args(rest);
     }
     cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
+    for kv in hook.env().as_deref().unwrap_or(default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }

@@ -135,11 +135,45 @@ fn a_hook_past_its_timeout_is_killed_and_fails_create() {
     rt.assert_clean(&id);
 }
 
+/// A createContainer or startContainer hook without `env` runs with the container process's
+/// environment (as runc and youki); one with `env` gets exactly its own.
+#[test]
+fn container_hooks_without_env_get_the_process_environment() {
+    let rt = Sandbox::new();
+    let dir = rt.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.display();
+    let bundle = rt.bundle(&["true"], |c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("MRT_HOOK_ENV=from-process".into());
+        common::add_bind(c, &dir, "/out");
+        let mut own = hook("echo $MRT_HOOK_ENV > /out/own");
+        own["env"] = json!(["MRT_HOOK_ENV=own"]);
+        c["hooks"] = json!({
+            "createContainer": [hook(&format!("echo $MRT_HOOK_ENV > {d}/create"))],
+            "startContainer": [hook("echo $MRT_HOOK_ENV > /out/start"), own],
+        });
+    });
+    let id = rt.id();
+    rt.ok(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(read(&dir.join("create")), "from-process\n");
+    assert_eq!(read(&dir.join("start")), "from-process\n");
+    assert_eq!(read(&dir.join("own")), "own\n");
+}
+
+/// poststart and poststop failures are warnings, and the hooks after a failed one still run.
 #[test]
 fn a_failing_poststop_hook_only_warns() {
     let rt = Sandbox::new();
+    let after = rt.path("after");
     let bundle = rt.bundle(&["true"], |c| {
-        c["hooks"] = json!({"poststop": [hook("exit 1")], "poststart": [hook("exit 1")]});
+        let next = |name| hook(&format!("echo {name} >> {}", after.display()));
+        c["hooks"] = json!({
+            "poststop": [hook("exit 1"), next("poststop")],
+            "poststart": [hook("exit 1"), next("poststart")],
+        });
     });
     let id = rt.id();
     let o = rt.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
@@ -154,6 +188,7 @@ fn a_failing_poststop_hook_only_warns() {
         "{}",
         common::text(&o.stderr)
     );
+    assert_eq!(read(&after), "poststart\npoststop\n");
     rt.assert_clean(&id);
 }
 

@@ -225,11 +225,13 @@ impl process::Runtime for CreateRuntime<'_> {
                 "prestart",
                 h.prestart().as_deref().unwrap_or_default(),
                 &state,
+                &[],
             )?;
             hooks::run(
                 "createRuntime",
                 h.create_runtime().as_deref().unwrap_or_default(),
                 &state,
+                &[],
             )?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::{hook_state, wait_gone, Paths};
 use crate::rootfs::layers;
 use crate::state::{self, Lock, State, Status, EXEC_FIFO};
-use crate::{fsutil, hooks, logging};
+use crate::{fsutil, hooks};
 
 pub fn load(paths: &Paths, id: &str) -> Result<State> {
     State::load(&paths.root, id)
@@ -61,9 +61,7 @@ pub fn start(paths: &Paths, id: &str) -> Result<()> {
     std::fs::remove_file(&fifo_path).context("remove the exec fifo")?;
     let spec = spec_of(&st)?;
     if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststart().as_deref()) {
-        if let Err(e) = hooks::run("poststart", list, &hook_state(&st, Status::Running, st.pid)) {
-            logging::warn(&format!("{e:#}"));
-        }
+        hooks::run_warning("poststart", list, &hook_state(&st, Status::Running, st.pid));
     }
     Ok(())
 }
@@ -181,9 +179,7 @@ fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock)
     remove_state_dir(dir)?;
     if let Ok(spec) = spec {
         if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
-            if let Err(e) = hooks::run("poststop", list, &hook_state(&st, Status::Stopped, 0)) {
-                logging::warn(&format!("{e:#}"));
-            }
+            hooks::run_warning("poststop", list, &hook_state(&st, Status::Stopped, 0));
         }
     }
     Ok(())

@@ -47,7 +47,12 @@ fn container_init(
         chan.expect(&Message::HooksDone)?;
     }
     if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
-        hooks::run("createContainer", list, &launch.hook_state)?;
+        hooks::run(
+            "createContainer",
+            list,
+            &launch.hook_state,
+            process_env(spec),
+        )?;
     }
     let shared_root = rootfs::requested_propagation(spec)
         .is_some_and(|f| f.contains(nix::mount::MsFlags::MS_SHARED));
@@ -64,9 +69,23 @@ fn container_init(
     chan.expect(&Message::Proceed)?;
     wait_for_start(exec_fifo)?;
     if let Some(list) = hooks.and_then(|h| h.start_container().as_deref()) {
-        hooks::run("startContainer", list, &launch.hook_state)?;
+        hooks::run(
+            "startContainer",
+            list,
+            &launch.hook_state,
+            process_env(spec),
+        )?;
     }
     program.exec(chan)
+}
+
+/// The container process's environment: what a createContainer or startContainer hook without
+/// an `env` of its own runs with.
+fn process_env(spec: &oci_spec::runtime::Spec) -> &[String] {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.env().as_deref())
+        .unwrap_or_default()
 }
 
 fn exec_process(launch: &Launch, chan: &Channel) -> Result<()> {
