@@ -21,6 +21,10 @@ pub struct Cli {
         default_value = "/var/lib/minirunc"
     )]
     pub data_root: PathBuf,
+    /// Default root filesystem mode of every container: cow, direct or auto (a create's own
+    /// --rootfs-mode and the org.minirunc.rootfs.mode annotation come first)
+    #[arg(long = "rootfs-mode", env = "MINIRUNC_ROOTFS_MODE", value_parser = ["auto", "cow", "direct"])]
+    pub default_rootfs_mode: Option<String>,
     /// Write log messages to this file instead of stderr
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,

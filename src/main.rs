@@ -55,12 +55,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         minirunc::exe_guard::ensure_read_only_exe()?;
     }
     match command {
-        Command::Create(a) => commands::create(&paths, a, cli.systemd_cgroup),
+        Command::Create(a) => commands::create(&paths, a, cli),
         Command::Start { id } => container::start(&paths, id).map(|_| 0),
         Command::State { id } => commands::state(&paths, id),
         Command::Kill(a) => container::kill(&paths, &a.id, &a.signal, a.all).map(|_| 0),
         Command::Delete(a) => container::delete(&paths, &a.id, a.force).map(|_| 0),
-        Command::Run(a) => commands::run(&paths, a, cli.systemd_cgroup),
+        Command::Run(a) => commands::run(&paths, a, cli),
         Command::List(a) => commands::list(&paths, a),
         Command::Spec(a) => commands::spec(a),
         Command::Exec(a) => commands::exec(&paths, a),

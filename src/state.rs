@@ -136,7 +136,8 @@ impl State {
         Status::Running
     }
 
-    /// The OCI state JSON as runc prints it (pid 0 once stopped), plus where the layers live.
+    /// The OCI state JSON as runc prints it (pid 0 once stopped), plus the root's mode, where
+    /// the container's writes go and where the layers live.
     pub fn to_oci_json(&self, status: Status) -> serde_json::Value {
         let pid = if status == Status::Stopped {
             0
@@ -161,6 +162,12 @@ impl State {
         } else {
             "direct"
         });
+        // Where the container's writes to its root land: its upper layer, or the rootfs itself.
+        let writes = self
+            .layers
+            .as_ref()
+            .map_or(self.rootfs.clone(), |l| l.dir.join("upper"));
+        v["rootfsWrites"] = serde_json::json!(writes);
         if let Some(layers) = &self.layers {
             v["layers"] = serde_json::json!(layers);
         }

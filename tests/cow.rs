@@ -578,3 +578,59 @@ fn oci_archive_loads_into_podman_and_runs() {
 fn oci_archive_imports_into_containerd() {
     println!("SKIP: containerd import is covered by the real-clients suites (another helper owns containerd)");
 }
+
+/// The host's switch for every container's default mode: the global `--rootfs-mode` or
+/// MINIRUNC_ROOTFS_MODE. `direct` makes writes land in the bundle's rootfs, as with runc (for
+/// tools that read them back from there); a container's own annotation still comes first.
+/// `state` says where the writes go.
+#[test]
+fn host_default_rootfs_mode_and_where_writes_go() {
+    let env = Sandbox::new();
+    let rootfs = env.rootfs_copy("rootfs");
+    let b = sh_bundle(&env, "b", &rootfs, "echo $0 > /written-by", |_| {});
+    let run_id = |global: &[&str], var: Option<&str>| {
+        let id = env.id();
+        let mut args = global.to_vec();
+        args.extend(["create", "--bundle", b.to_str().unwrap(), &id]);
+        let mut c = env.command(&args);
+        if let Some(v) = var {
+            c.env("MINIRUNC_ROOTFS_MODE", v);
+        }
+        let out = env.output(c);
+        assert!(out.status.success(), "{}", stderr(&out));
+        env.ok(&["start", &id]);
+        env.wait_status(&id, "stopped");
+        id
+    };
+    for (global, var) in [
+        (&["--rootfs-mode", "direct"][..], None),
+        (&[][..], Some("direct")),
+    ] {
+        let id = run_id(global, var);
+        let st = env.state(&id);
+        assert_eq!(st["rootfsMode"], "direct");
+        assert_eq!(st["rootfsWrites"], json!(rootfs));
+        assert_eq!(read(&rootfs.join("written-by")), "sh\n");
+        env.ok(&["delete", &id]);
+        fs::remove_file(rootfs.join("written-by")).unwrap();
+    }
+    let cow = sh_bundle(&env, "cow", &rootfs, "echo $0 > /written-by", |c| {
+        c["annotations"] = json!({"org.minirunc.rootfs.mode": "cow"});
+    });
+    let id = env.id();
+    let mut c = env.command(&["create", "--bundle", cow.to_str().unwrap(), &id]);
+    c.env("MINIRUNC_ROOTFS_MODE", "direct");
+    assert!(env.output(c).status.success());
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    let st = env.state(&id);
+    assert_eq!(st["rootfsMode"], "cow");
+    assert_eq!(st["rootfsWrites"], json!(upper_dir(&env, &id)));
+    assert_eq!(read(&upper_dir(&env, &id).join("written-by")), "sh\n");
+    assert!(!rootfs.join("written-by").exists());
+    let err = env.fails(&["--rootfs-mode", "sideways", "state", &id]);
+    assert!(
+        err.contains("--rootfs-mode") && err.contains("sideways"),
+        "{err}"
+    );
+}

@@ -20,10 +20,11 @@ pub use update::update;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 
-use crate::cli::{CreateArgs, ListArgs, SpecArgs};
+use crate::cli::{Cli, CreateArgs, ListArgs, SpecArgs};
 use crate::container::{self, CreateOptions, Paths};
 
-pub fn create_options(a: &CreateArgs, systemd_cgroup: bool) -> CreateOptions {
+/// A create's options: its own flags, and the global ones (`cli`) that apply to every container.
+pub fn create_options(a: &CreateArgs, cli: &Cli) -> CreateOptions {
     CreateOptions {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -32,12 +33,13 @@ pub fn create_options(a: &CreateArgs, systemd_cgroup: bool) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.passed_fds(),
         rootfs_mode: a.rootfs_mode.clone(),
-        systemd_cgroup,
+        default_rootfs_mode: cli.default_rootfs_mode.clone(),
+        systemd_cgroup: cli.systemd_cgroup,
     }
 }
 
-pub fn create(paths: &Paths, a: &CreateArgs, systemd_cgroup: bool) -> Result<i32> {
-    container::create(paths, &a.id, &create_options(a, systemd_cgroup)).map(|_| 0)
+pub fn create(paths: &Paths, a: &CreateArgs, cli: &Cli) -> Result<i32> {
+    container::create(paths, &a.id, &create_options(a, cli)).map(|_| 0)
 }
 
 pub fn state(paths: &Paths, id: &str) -> Result<i32> {

@@ -4,13 +4,13 @@ use anyhow::Result;
 
 use super::create_options;
 use super::wait::{become_subreaper, block_signals, wait_forwarding};
-use crate::cli::RunArgs;
+use crate::cli::{Cli, RunArgs};
 use crate::container::{self, Paths};
 use crate::tty::LocalTerminal;
 
-pub fn run(paths: &Paths, a: &RunArgs, systemd_cgroup: bool) -> Result<i32> {
+pub fn run(paths: &Paths, a: &RunArgs, cli: &Cli) -> Result<i32> {
     let id = &a.create.id;
-    let mut opts = create_options(&a.create, systemd_cgroup);
+    let mut opts = create_options(&a.create, cli);
     if a.create.detach {
         container::create(paths, id, &opts)?;
         return container::start(paths, id).map(|_| 0);

@@ -28,6 +28,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// "cow", "direct" or "auto"; None defers to the annotation.
     pub rootfs_mode: Option<String>,
+    /// The host's default mode (global `--rootfs-mode`, MINIRUNC_ROOTFS_MODE).
+    pub default_rootfs_mode: Option<String>,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
 }
@@ -85,7 +87,9 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     // Everything the container will own is named in the first state written, so that a create
     // killed at any later point leaves a state that `delete --force` can clean up completely.
     let annotations = spec.annotations().as_ref();
-    let layers = match layers::wants_overlay(&rootfs, opts.rootfs_mode.as_deref(), annotations)? {
+    let mode = opts.rootfs_mode.as_deref();
+    let host_default = opts.default_rootfs_mode.as_deref();
+    let layers = match layers::wants_overlay(&rootfs, mode, annotations, host_default)? {
         true => Some(Layers {
             dir: layers::dir_for(&paths.data_root, &paths.root, id),
             lowers: layers::lowers(&bundle, &rootfs, annotations)?,

@@ -16,14 +16,17 @@ pub const MODE_ANNOTATION: &str = "org.minirunc.rootfs.mode";
 pub const LOWERS_ANNOTATION: &str = "org.minirunc.rootfs.lowers";
 
 /// Decide the root's mode: a plain directory gets a copy-on-write overlay; a mount point
-/// (containerd and podman mount their snapshot there) is used as it is. `flag` and the
-/// annotation override the guess, the flag first.
+/// (containerd and podman mount their snapshot there) is used as it is. Chosen instead, first
+/// found: create's `flag`, the annotation, the host's default (global flag or environment).
 pub fn wants_overlay(
     rootfs: &Path,
     flag: Option<&str>,
     annotations: Option<&HashMap<String, String>>,
+    host_default: Option<&str>,
 ) -> Result<bool> {
-    let chosen = flag.or_else(|| annotations?.get(MODE_ANNOTATION).map(String::as_str));
+    let chosen = flag
+        .or_else(|| annotations?.get(MODE_ANNOTATION).map(String::as_str))
+        .or(host_default);
     match chosen {
         Some("cow") => Ok(true),
         Some("direct") => Ok(false),
