@@ -375,6 +375,23 @@ fn personality_linux32_changes_the_machine_name() {
     assert_eq!(out.trim(), "x86_64");
 }
 
+/// The personality is the process's, not only what uname says: init, its children and exec'd
+/// processes all run with PER_LINUX32 (0x0008 in /proc/<pid>/personality).
+#[test]
+fn personality_applies_to_every_process() {
+    let rt = Sandbox::new();
+    let id = rt.running(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    let seen = rt.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/personality /proc/self/personality; (cat /proc/self/personality)",
+    ]);
+    assert_eq!(seen, "00000008\n".repeat(3), "init, exec'd sh, its child");
+    rt.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn exec_cpu_affinity_final_pins_the_process() {
     let rt = Sandbox::new();

@@ -59,9 +59,6 @@ fn container_init(
     rootfs::switch_root(&root, no_pivot, shared_root)?;
     // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        security::set_personality(p)?;
-    }
     rootfs::finish(spec)?;
     let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
@@ -161,6 +158,11 @@ fn prepare_process(launch: &Launch, chan: &Channel) -> Result<Program> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref());
     let mut filter = seccomp_spec.map(seccomp::build).transpose()?;
+    // In every process of the container, init and exec'd ones alike.
+    let personality = launch.spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+    if let Some(p) = personality {
+        security::set_personality(p)?;
+    }
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before the capabilities go (as runc).
     // A listener must get its fd during create, before init waits on the exec fifo.
