@@ -182,3 +182,37 @@ fn kernel_filesystems_refuse_symlinked_destinations() {
         env.assert_clean(&id);
     }
 }
+
+/// `linux.memoryPolicy` (spec 1.3) is in effect: the container's mappings carry the policy in
+/// /proc/self/numa_maps, in init and in an exec'd process. A node the host lacks is an error
+/// naming the field, and leaves nothing.
+#[test]
+fn memory_policy_is_in_effect() {
+    let env = Sandbox::new();
+    for (mode, flags, seen) in [
+        ("MPOL_BIND", json!([]), "bind:0"),
+        (
+            "MPOL_INTERLEAVE",
+            json!(["MPOL_F_STATIC_NODES"]),
+            "interleave=static:0",
+        ),
+        ("MPOL_PREFERRED", json!([]), "prefer:0"),
+    ] {
+        let id = env.running(|c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": mode, "nodes": "0", "flags": flags});
+        });
+        for pid in ["1", "self"] {
+            let maps = env.ok(&["exec", &id, "cat", &format!("/proc/{pid}/numa_maps")]);
+            let policy = |l: &str| l.split_whitespace().nth(1) == Some(seen);
+            assert!(maps.lines().all(policy), "{mode} in {pid}:\n{maps}");
+        }
+        env.ok(&["delete", "--force", &id]);
+    }
+    let bundle = env.bundle(&["true"], |c| {
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "1000"});
+    });
+    let id = env.id();
+    let err = env.fails(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(err.contains("linux.memoryPolicy"), "{err}");
+    env.assert_clean(&id);
+}

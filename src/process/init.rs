@@ -159,9 +159,21 @@ fn prepare_process(launch: &Launch, chan: &Channel) -> Result<Program> {
         .and_then(|l| l.seccomp().as_ref());
     let mut filter = seccomp_spec.map(seccomp::build).transpose()?;
     // In every process of the container, init and exec'd ones alike.
-    let personality = launch.spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+    let personality = launch
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref());
     if let Some(p) = personality {
         security::set_personality(p)?;
+    }
+    let memory_policy = launch
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref());
+    if let Some(p) = memory_policy {
+        security::set_memory_policy(p)?;
     }
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before the capabilities go (as runc).
