@@ -66,8 +66,18 @@ pub fn enter_all(namespaces: &[LinuxNamespace]) -> Result<()> {
     Ok(())
 }
 
-/// Write the time namespace's clock offsets (must happen before its first process exists).
+/// /proc/self/timens_offsets, opened for `set_time_offsets`.
+pub fn open_time_offsets() -> Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/timens_offsets")
+        .context("linux.timeOffsets: open /proc/self/timens_offsets")
+}
+
+/// Write the time namespace's clock offsets, all in one write (must happen before its first
+/// process exists).
 pub fn set_time_offsets(
+    mut file: File,
     offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
 ) -> Result<()> {
     let mut text = String::new();
@@ -78,5 +88,5 @@ pub fn set_time_offsets(
             off.nanosecs().unwrap_or(0)
         );
     }
-    std::fs::write("/proc/self/timens_offsets", text).context("linux.timeOffsets")
+    std::io::Write::write_all(&mut file, text.as_bytes()).context("linux.timeOffsets")
 }

@@ -216,3 +216,29 @@ fn memory_policy_is_in_effect() {
     assert!(err.contains("linux.memoryPolicy"), "{err}");
     env.assert_clean(&id);
 }
+
+/// `timeOffsets` in a new time namespace, with and without a user namespace (which owns the
+/// time namespace then): the container's boot time and monotonic clock are shifted.
+#[test]
+fn time_offsets_with_and_without_a_user_namespace() {
+    let env = Sandbox::new();
+    let year = 365 * 86400;
+    for userns in [false, true] {
+        let out = env.sh_ok("cut -d. -f1 /proc/uptime", |c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.push(json!({"type": "time"}));
+            if userns {
+                ns.push(json!({"type": "user"}));
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                c["linux"]["uidMappings"] = map.clone();
+                c["linux"]["gidMappings"] = map;
+            }
+            c["linux"]["timeOffsets"] = json!({
+                "boottime": {"secs": year, "nanosecs": 0},
+                "monotonic": {"secs": year, "nanosecs": 0},
+            });
+        });
+        let uptime: i64 = out.trim().parse().unwrap();
+        assert!(uptime >= year, "user namespace {userns}: uptime {uptime}");
+    }
+}

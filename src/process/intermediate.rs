@@ -54,9 +54,16 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
     if let Some(cpus) = affinity.and_then(|a| a.initial().as_deref()) {
         crate::security::set_affinity(cpus)?;
     }
+    let linux = launch.spec.linux().as_ref().context("linux: missing")?;
+    // Opened while still the host's root and dumpable: once non-dumpable, /proc/self belongs to
+    // the host's root, which a new user namespace's root is not (EACCES), and the kernel checks
+    // CAP_SYS_TIME over the time namespace's owner with the opener's credentials.
+    let time_offsets = match (&launch.role, linux.time_offsets()) {
+        (Role::Init { .. }, Some(offsets)) => Some((namespaces::open_time_offsets()?, offsets)),
+        _ => None,
+    };
     // The runtime's memory must not be readable from the container while it is mapped here.
     prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl PR_SET_DUMPABLE: errno {e}"))?;
-    let linux = launch.spec.linux().as_ref().context("linux: missing")?;
     let nss = linux.namespaces().as_deref().unwrap_or_default();
     match launch.role {
         Role::Init { .. } => {
@@ -74,8 +81,8 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
                 become_root()?;
             }
             namespaces::enter_all(nss)?;
-            if let Some(offsets) = linux.time_offsets() {
-                namespaces::set_time_offsets(offsets)?;
+            if let Some((file, offsets)) = time_offsets {
+                namespaces::set_time_offsets(file, offsets)?;
             }
         }
         Role::Exec { init_pid } => {
