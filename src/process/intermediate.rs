@@ -78,7 +78,7 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
                 namespaces::set_time_offsets(offsets)?;
             }
         }
-        Role::Exec { init_pid } => {
+        Role::Exec { init_pid, .. } => {
             chan.expect(&Message::Proceed)?;
             join_container(init_pid, nss.iter().map(|n| n.typ()))?;
         }
