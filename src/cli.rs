@@ -210,9 +210,12 @@ pub struct ExecArgs {
     /// Accepted for runc compatibility (AppArmor profile)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// Accepted for runc compatibility
+    /// Exec in a paused container too: the process starts on resume
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Start in this existing sub-cgroup of the container's; repeatable per controller
+    #[arg(long = "cgroup", value_name = "[CONTROLLER[,CONTROLLER...]:]PATH")]
+    pub cgroups: Vec<String>,
     pub id: String,
     /// The command and its arguments (unless --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

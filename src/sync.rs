@@ -4,13 +4,14 @@
 //! | step | from -> to             | message          | meaning                                         |
 //! |------|------------------------|------------------|-------------------------------------------------|
 //! | 1    | intermediate -> runtime| `UserNsCreated`  | new user namespace exists: write uid/gid maps   |
-//! | 2    | runtime -> intermediate| `Proceed`        | maps written and the intermediate is in the cgroup |
+//! | 2    | runtime -> intermediate| `Proceed`        | maps written and the intermediate is in the cgroup (exec --ignore-paused: see 6a) |
 //! | 3    | intermediate -> runtime| `InitPid(pid)`   | init forked (host pid); the intermediate exits, and only then may init speak |
 //! | 4    | init -> runtime        | `MountsReady`    | only with prestart/createRuntime hooks: run them |
 //! | 5    | runtime -> init        | `HooksDone`      | hooks succeeded                                 |
 //! | 5a   | child -> runtime       | `SeccompFd(n)`   | only with listenerPath: take fd n (pidfd_getfd) and pass it on |
 //! | 5b   | runtime -> child       | `Proceed`        | the fd was handed to the listener               |
 //! | 6    | init -> runtime        | `Ready`          | set up (exec: about to execve)                  |
+//! | 6a   | runtime -> exec'd      | `Proceed`        | only with exec --ignore-paused: it is in the cgroup now |
 //! | 7    | runtime -> init        | `Proceed`        | state.json names init: it waits on the exec fifo |
 //! | any  | child -> runtime       | `Error{..}`      | a step failed: errno and message; the child exits |
 //!

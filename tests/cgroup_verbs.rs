@@ -142,6 +142,145 @@ fn pause_freezes_and_resume_continues() {
 }
 
 #[test]
+fn exec_ignore_paused_starts_the_process_on_resume() {
+    require_host!();
+    let c = Ctr::new("sleep 1000", |_| {});
+    c.start();
+    c.sb.ok(&["pause", &c.id]);
+    let err = c.sb.fails(&["exec", &c.id, "true"]);
+    assert!(err.contains("cannot exec in a paused container"), "{err}");
+    // -d returns once the process waits in the frozen cgroup, not when it runs.
+    let pid_file = c.sb.path("exec.pid");
+    let script = "cat /proc/self/cgroup >/out/cg; echo ran >/out/detached";
+    let detached = c.sb.spawn(&[
+        "exec",
+        "--ignore-paused",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let o = detached.finish_within(Duration::from_secs(10));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let procs = c.cg_file("freezer", "cgroup.procs");
+    assert!(procs.lines().any(|p| p == pid), "{pid} not in {procs}");
+    // Without -d it waits for the process, which runs after resume.
+    let attached =
+        c.sb.spawn(&["exec", "--ignore-paused", &c.id, "echo", "attached"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.read_out("detached"), "", "ran while paused");
+    assert_eq!(attached.stdout_so_far(), "", "ran while paused");
+    assert_eq!(c.status(), "paused");
+    c.sb.ok(&["resume", &c.id]);
+    let o = attached.finish_within(Duration::from_secs(10));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "attached\n");
+    wait_for(
+        Duration::from_secs(5),
+        "the detached process to run",
+        || Some(c.read_out("detached")).filter(|s| s == "ran\n"),
+    );
+    // It ran in the container's cgroup (its own cgroup namespace: the root).
+    let cg = c.read_out("cg");
+    assert!(cg.contains(":freezer:/\n"), "{cg}");
+    assert!(cg.lines().all(|l| l.ends_with(":/")), "{cg}");
+}
+
+/// `name` below the container's cgroup in every hierarchy (cpuset needs its cpus and mems).
+fn make_sub_cgroups(c: &Ctr, name: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(CGROUP_ROOT).unwrap().flatten() {
+        let parent = entry.path().join("minirunc").join(&c.id);
+        if !parent.is_dir() {
+            continue;
+        }
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(parent.join(file)) {
+                std::fs::write(dir.join(file), v.trim()).unwrap();
+            }
+        }
+        dirs.push(dir);
+    }
+    dirs
+}
+
+#[test]
+fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
+    require_host!();
+    let c = Ctr::new("sleep 1000", |_| {});
+    c.start();
+    let init = ps_json(&c);
+    for (arg, want) in [
+        ("sub", "--cgroup sub: sub-cgroup "),
+        ("../x", "--cgroup ../x: must not contain '..'"),
+        (
+            "memory:a/../../x",
+            "--cgroup memory:a/../../x: must not contain '..'",
+        ),
+        (
+            "nosuch:sub",
+            "--cgroup nosuch:sub: no cgroup hierarchy has controller",
+        ),
+    ] {
+        let err = c.sb.fails(&["exec", "--cgroup", arg, &c.id, "true"]);
+        assert!(err.contains(want), "--cgroup {arg}: {err}");
+        assert_eq!(ps_json(&c), init, "--cgroup {arg} left a process");
+    }
+    let dirs = make_sub_cgroups(&c, "sub");
+    let all =
+        c.sb.ok(&["exec", "--cgroup", "sub", &c.id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(all.lines().count(), dirs.len(), "{all}");
+    assert!(all.lines().all(|l| l.ends_with(":/sub")), "{all}");
+    // A CONTROLLER: prefix moves only those hierarchies.
+    let some = c.sb.ok(&[
+        "exec",
+        "--cgroup",
+        "cpu,memory:sub",
+        "--cgroup",
+        ":/sub",
+        &c.id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    for line in some.lines() {
+        let controllers = line.split(':').nth(1).unwrap();
+        let moved =
+            controllers.is_empty() || controllers.split(',').any(|c| c == "cpu" || c == "memory");
+        assert_eq!(line.ends_with(":/sub"), moved, "{some}");
+    }
+    // What the host sees: the process in the sub-cgroup's cgroup.procs, and in ps.
+    let pid_file = c.sb.path("exec.pid");
+    let pid_arg = pid_file.to_str().unwrap();
+    c.sb.ok(&[
+        "exec",
+        "-d",
+        "--cgroup",
+        "sub",
+        "--pid-file",
+        pid_arg,
+        &c.id,
+        "sleep",
+        "999",
+    ]);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert_eq!(procs.trim(), pid, "{}", dir.display());
+    }
+    assert!(ps_json(&c).contains(&pid.parse().unwrap()));
+    c.sb.ok(&["delete", "--force", &c.id]);
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} remains after delete", dir.display());
+    }
+}
+
+#[test]
 fn delete_force_of_a_paused_container_thaws_and_kills_it() {
     require_host!();
     let c = Ctr::new("sleep 1000", |_| {});

@@ -10,6 +10,7 @@ mod devices_bpf;
 mod fs;
 mod mounts;
 mod stats;
+mod sub;
 pub mod systemd_path;
 mod v1;
 mod v2;
@@ -254,6 +255,16 @@ impl Cgroup {
         match (find(&self.v1, "freezer"), self.unified_dir()) {
             (Some(dir), _) => Ok(fs::read(dir, "freezer.state")?.trim() == "FROZEN"),
             (None, Some(dir)) => v2::is_frozen(dir),
+            (None, None) => bail!("cgroup freezer: no freezer controller on this host"),
+        }
+    }
+
+    /// Whether the freezer holds or is about to hold this cgroup (set on it or on an ancestor):
+    /// unlike `is_frozen`, true at once for a process just moved into a frozen cgroup.
+    pub fn is_freezing(&self) -> Result<bool> {
+        match (find(&self.v1, "freezer"), &self.unified) {
+            (Some(dir), _) => Ok(fs::read(dir, "freezer.state")?.trim() != "THAWED"),
+            (None, Some((root, dir))) => v2::freeze_requested(root, dir),
             (None, None) => bail!("cgroup freezer: no freezer controller on this host"),
         }
     }

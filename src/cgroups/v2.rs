@@ -258,6 +258,19 @@ pub fn set_freeze(dir: &Path, frozen: bool) -> Result<()> {
     }
 }
 
+/// Whether `dir` or an ancestor below `root` has cgroup.freeze set, reached or not.
+pub fn freeze_requested(root: &Path, dir: &Path) -> Result<bool> {
+    for d in dir
+        .ancestors()
+        .take_while(|d| *d != root && d.starts_with(root))
+    {
+        if fs::read(d, "cgroup.freeze")?.trim() == "1" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether cgroup.events says `frozen 1`.
 pub fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(fs::keyed(&fs::read(dir, "cgroup.events")?, "frozen") == Some(1))

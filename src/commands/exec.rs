@@ -29,7 +29,15 @@ pub fn exec(paths: &Paths, a: &ExecArgs) -> Result<i32> {
     if !a.detach {
         become_subreaper()?;
     }
-    let pid = container::exec(paths, &a.id, &process, console, a.preserve_fds)?;
+    let pid = container::exec(
+        paths,
+        &a.id,
+        &process,
+        console,
+        a.preserve_fds,
+        a.ignore_paused,
+        &a.cgroups,
+    )?;
     let terminal = local.map(crate::tty::LocalTerminal::attach).transpose()?;
     if let Some(path) = &a.pid_file {
         write_pid_file(path, pid)?;

@@ -9,25 +9,40 @@ use super::{load, seccomp_handoff, status_of, Paths};
 use crate::process::{self, Launch, Role};
 use crate::state::{State, Status};
 
-/// Start `process` in container `id`; returns its host pid once it has executed.
+/// Start `process` in container `id`, in the sub-cgroups `sub_cgroups` (exec --cgroup) names if
+/// any; returns its host pid once it has executed, or in a paused container (`ignore_paused`)
+/// once it waits in the frozen cgroup.
 pub fn exec(
     paths: &Paths,
     id: &str,
     process: &Process,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+    ignore_paused: bool,
+    sub_cgroups: &[String],
 ) -> Result<i32> {
     let st = load(paths, id)?;
-    match status_of(paths, &st) {
-        Status::Running | Status::Created => {}
-        Status::Paused => bail!("cannot exec in a paused container"),
+    let paused = match status_of(paths, &st) {
+        Status::Running | Status::Created => false,
+        Status::Paused if ignore_paused => true,
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         _ => bail!("cannot exec in a stopped container: container not running"),
-    }
+    };
+    let cgroup = match (super::cgroup::of_state(&st), sub_cgroups) {
+        (cg, []) => cg,
+        (Some(cg), subs) => Some(cg.sub_cgroup(subs)?),
+        (None, _) => bail!("--cgroup: container {id} has no cgroup"),
+    };
     let spec: Spec = serde_json::from_str(st.config.get()).context("the saved config.json")?;
     let launch = Launch {
         spec: &spec,
         process,
-        role: Role::Exec { init_pid: st.pid },
+        role: Role::Exec {
+            init_pid: st.pid,
+            join_cgroup_late: paused,
+        },
         console,
         preserve_fds,
         hook_state: String::new(),
@@ -35,7 +50,7 @@ pub fn exec(
     let mut rt = ExecRuntime {
         spec: &spec,
         state: &st,
-        cgroup: super::cgroup::of_state(&st),
+        cgroup,
     };
     process::spawn(&launch, &mut rt).map(|(pid, _)| pid)
 }

@@ -91,6 +91,14 @@ fn exec_process(launch: &Launch, chan: &Channel) -> Result<()> {
     }
     let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
+    if let Role::Exec {
+        join_cgroup_late: true,
+        ..
+    } = launch.role
+    {
+        // The runtime moves it into the (perhaps frozen) cgroup, then lets it go (sync step 6a).
+        chan.expect(&Message::Proceed)?;
+    }
     program.exec(chan)
 }
 

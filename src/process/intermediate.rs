@@ -85,7 +85,7 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
                 namespaces::set_time_offsets(file, offsets)?;
             }
         }
-        Role::Exec { init_pid } => {
+        Role::Exec { init_pid, .. } => {
             chan.expect(&Message::Proceed)?;
             join_container(init_pid, nss.iter().map(|n| n.typ()))?;
         }

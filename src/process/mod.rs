@@ -25,8 +25,15 @@ pub enum Role {
         exec_fifo: OwnedFd,
         no_pivot: bool,
     },
-    /// A process joining the running container whose init has this host pid.
-    Exec { init_pid: i32 },
+    /// A process joining the running container whose init has this host pid. With
+    /// `join_cgroup_late` (exec --ignore-paused, container paused) the runtime moves it into the
+    /// cgroup only after its last message (`Ready`), since a frozen cgroup would stop it
+    /// mid-protocol; it then waits for `Proceed`, and gets it once the cgroup is thawed. Until
+    /// `Ready` it runs in the caller's cgroup: its setup is charged there and not to pids.max.
+    Exec {
+        init_pid: i32,
+        join_cgroup_late: bool,
+    },
 }
 
 pub struct Launch<'a> {
@@ -57,7 +64,14 @@ pub trait Runtime {
 /// and the runtime's end of the channel (init waits on it for step 7).
 pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
     let (parent, child) = sync::pair()?;
-    let v2_dir = rt.cgroup().and_then(Cgroup::open_v2_dir);
+    let late = matches!(
+        launch.role,
+        Role::Exec {
+            join_cgroup_late: true,
+            ..
+        }
+    );
+    let v2_dir = rt.cgroup().filter(|_| !late).and_then(Cgroup::open_v2_dir);
     match fork_into(v2_dir)? {
         (ForkResult::Child, _) => {
             drop(parent);
@@ -72,6 +86,7 @@ pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
             drop(child);
             let mut init_pid = None;
             let joined = match rt.cgroup() {
+                _ if late => Ok(()),
                 Some(cg) if in_v2 => cg.add_pid_outside_v2(intermediate.as_raw()),
                 Some(cg) => cg.add_pid(intermediate.as_raw()),
                 None => Ok(()),
@@ -139,7 +154,25 @@ fn drive(
             other => bail!("sync channel: expected Ready, got {other:?}"),
         }
     }
-    if let Role::Exec { .. } = launch.role {
+    if let Role::Exec {
+        join_cgroup_late, ..
+    } = launch.role
+    {
+        if join_cgroup_late {
+            if let Some(cg) = rt.cgroup() {
+                cg.add_pid(pid)?;
+            }
+            chan.send(&Message::Proceed)?;
+            // Frozen, it reaches execve only after `resume`: waiting for that could be forever.
+            // An execve failure then goes to its stderr (the checks before `Ready` passed). A
+            // pause after this check makes the wait below last until resume, as runc's does.
+            if rt
+                .cgroup()
+                .is_some_and(|cg| cg.is_freezing().unwrap_or(false))
+            {
+                return Ok(pid);
+            }
+        }
         // The socket closes on a successful execve; anything else is the exec's error.
         if let Some(Message::Error { errno, message }) = chan.recv()? {
             return Err(sync::ChildError { errno, message }.into());
