@@ -159,6 +159,10 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
             );
         }
     }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        // Silently leaving a device on the host would run the container without it.
+        bail!("linux.netDevices: moving network devices into the container is not supported yet");
+    }
     if let Some(p) = linux.rootfs_propagation() {
         if crate::rootfs::mounts::propagation(p).is_none() {
             bail!("linux.rootfsPropagation {p:?}: not one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable");
