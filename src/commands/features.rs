@@ -43,6 +43,12 @@ pub fn features() -> Result<i32> {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
+            },
+            "netDevices": {"enabled": false},
         },
         "annotations": {
             "io.github.minirunc.version": env!("CARGO_PKG_VERSION"),
