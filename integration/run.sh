@@ -1,9 +1,10 @@
 #!/bin/bash
-# Run both real-client suites against RUNTIME (absolute path; default: Debian's runc).
+# Run the real-client suites (containerd, podman, docker) against RUNTIME (absolute path; default: Debian's runc).
 # Usage (as root): RUNTIME=/usr/local/bin/minirunc integration/run.sh
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 rc=0
 "$here/containerd/run.sh" || rc=1
 "$here/podman/run.sh" || rc=1
+"$here/docker/run.sh" || rc=1
 exit "$rc"
