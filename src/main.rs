@@ -12,12 +12,7 @@ fn main() {
     // could take a free number among those passed and reach the container.
     let passed_fds = check_passed_fds(cli.passed_fds());
     if cli.version {
-        println!("minirunc version {}", env!("CARGO_PKG_VERSION"));
-        println!(
-            "commit: {}",
-            option_env!("MINIRUNC_COMMIT").unwrap_or("unknown")
-        );
-        println!("spec: {}", minirunc::SPEC_VERSION);
+        print_version();
         return;
     }
     if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {
@@ -71,6 +66,17 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Events(a) => commands::events(&paths, a),
         Command::Update(a) => commands::update(&paths, a),
         Command::Features => commands::features(),
+    }
+}
+
+/// runc's lines in runc's order: version, the commit built from (build.rs), spec, compiler, libseccomp.
+fn print_version() {
+    println!("minirunc version {}", env!("CARGO_PKG_VERSION"));
+    println!("commit: {}", env!("MINIRUNC_COMMIT"));
+    println!("spec: {}", minirunc::SPEC_VERSION);
+    println!("rust: {}", env!("MINIRUNC_RUSTC"));
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        println!("libseccomp: {v}");
     }
 }
 
