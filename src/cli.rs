@@ -10,17 +10,14 @@ use std::path::PathBuf;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory for container state (tmpfs recommended)
-    #[arg(long, global = true, default_value = "/run/minirunc")]
-    pub root: PathBuf,
-    /// Directory for the containers' copy-on-write layers (survives reboots)
-    #[arg(
-        long,
-        global = true,
-        env = "MINIRUNC_DATA_ROOT",
-        default_value = "/var/lib/minirunc"
-    )]
-    pub data_root: PathBuf,
+    /// Directory for container state (tmpfs recommended) [default: /run/minirunc, rootless:
+    /// $XDG_RUNTIME_DIR/minirunc]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// Directory for the containers' copy-on-write layers (survives reboots) [default:
+    /// /var/lib/minirunc, rootless: $XDG_DATA_HOME/minirunc or ~/.local/share/minirunc]
+    #[arg(long, global = true, env = "MINIRUNC_DATA_ROOT")]
+    pub data_root: Option<PathBuf>,
     /// Default root filesystem mode of every container: cow, direct or auto (a create's own
     /// --rootfs-mode and the org.minirunc.rootfs.mode annotation come first)
     #[arg(long = "rootfs-mode", env = "MINIRUNC_ROOTFS_MODE", value_parser = ["auto", "cow", "direct"])]
@@ -38,7 +35,7 @@ pub struct Cli {
     /// (through cgroupfs: the scope is not registered with systemd)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (before the command: `spec --rootless` is its own flag)
+    /// Rootless mode: true, false or auto, the default (before the command: `spec --rootless` is its own flag)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for compatibility with containerd 1.6 (checkpointing is not supported)

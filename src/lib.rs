@@ -20,6 +20,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod security;
 pub mod spec;

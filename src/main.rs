@@ -1,7 +1,7 @@
 use clap::Parser;
 use minirunc::cli::{Cli, Command};
 use minirunc::container::{self, Paths};
-use minirunc::{commands, errors, logging};
+use minirunc::{commands, errors, logging, rootless};
 
 fn main() {
     // Rust starts with SIGPIPE ignored; containers would inherit that through fork and execve,
@@ -29,24 +29,27 @@ fn main() {
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
-    if let Some(r) = cli.rootless.as_deref() {
-        match r {
-            "false" | "auto" => {}
-            "true" => anyhow::bail!("--rootless=true: not supported yet, run as root"),
-            other => anyhow::bail!("--rootless: {other:?} is not true, false or auto"),
-        }
-    }
-    let paths = Paths {
-        root: cli.root.clone(),
-        data_root: cli.data_root.clone(),
-    };
+    rootless::refuse_setid()?;
+    let rootless = rootless::resolve(cli.rootless.as_deref())?;
     let Some(command) = &cli.command else {
         anyhow::bail!("no command given: see minirunc --help");
     };
+    // These two touch no state: they need no state root, and a user without one may run them.
+    match command {
+        Command::Spec(a) => return commands::spec(a),
+        Command::Features => return commands::features(),
+        _ => {}
+    }
+    let paths = paths(cli, rootless)?;
     if matches!(
         command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
+        // Root inside someone else's user namespace keeps working as it did; a user does not yet.
+        let as_user = cli.rootless.as_deref() == Some("true") || !nix::unistd::geteuid().is_root();
+        if rootless && as_user {
+            anyhow::bail!("rootless containers are not supported yet (issue 15): run as root");
+        }
         minirunc::exe_guard::ensure_read_only_exe()?;
     }
     match command {
@@ -57,7 +60,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Delete(a) => container::delete(&paths, &a.id, a.force).map(|_| 0),
         Command::Run(a) => commands::run(&paths, a, cli),
         Command::List(a) => commands::list(&paths, a),
-        Command::Spec(a) => commands::spec(a),
         Command::Exec(a) => commands::exec(&paths, a),
         Command::Commit(a) => commands::commit(&paths, a),
         Command::Pause { id } => commands::pause(&paths, id),
@@ -65,7 +67,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => commands::ps(&paths, a),
         Command::Events(a) => commands::events(&paths, a),
         Command::Update(a) => commands::update(&paths, a),
-        Command::Features => commands::features(),
+        Command::Spec(_) | Command::Features => unreachable!("answered above"),
     }
 }
 
@@ -78,6 +80,22 @@ fn print_version() {
     if let Ok(v) = libseccomp::ScmpVersion::current() {
         println!("libseccomp: {v}");
     }
+}
+
+/// --root and --data-root, or their defaults: a non-root user's go where that user can write.
+fn paths(cli: &Cli, rootless: bool) -> anyhow::Result<Paths> {
+    let as_user = rootless && !nix::unistd::geteuid().is_root();
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None if as_user => rootless::default_state_root()?,
+        None => "/run/minirunc".into(),
+    };
+    let data_root = match &cli.data_root {
+        Some(d) => d.clone(),
+        None if as_user => rootless::default_data_root()?,
+        None => "/var/lib/minirunc".into(),
+    };
+    Ok(Paths { root, data_root })
 }
 
 /// The fds 3..3+n that the verb passes into the container must be the caller's, all open.

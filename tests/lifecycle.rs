@@ -189,6 +189,43 @@ fn spec_writes_a_config_that_runs() {
     assert!(c["linux"]["gidMappings"]
         .as_array()
         .is_some_and(|m| !m.is_empty()));
+    // runc's rootless default: no network or cgroup namespace, /sys bound read-only where sysfs
+    // was, the cgroup and mqueue mounts kept.
+    assert!(
+        !ns.iter()
+            .any(|n| n["type"] == "network" || n["type"] == "cgroup"),
+        "{c}"
+    );
+    let mounts = c["mounts"].as_array().unwrap();
+    let sys: Vec<_> = mounts
+        .iter()
+        .filter(|m| m["destination"] == "/sys")
+        .collect();
+    assert_eq!(sys.len(), 1, "{c}");
+    assert_eq!(
+        sys[0]["options"],
+        serde_json::json!(["rbind", "nosuid", "noexec", "nodev", "ro"])
+    );
+    for dest in ["/sys/fs/cgroup", "/dev/mqueue"] {
+        assert!(
+            mounts.iter().any(|m| m["destination"] == dest),
+            "{dest}: {c}"
+        );
+    }
+    let runc = std::path::Path::new("/usr/sbin/runc");
+    if runc.exists() {
+        let theirs = rt.path("rootless-runc");
+        std::fs::create_dir(&theirs).unwrap();
+        let st = std::process::Command::new(runc)
+            .args(["spec", "--rootless", "--bundle", theirs.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(theirs.join("config.json")).unwrap()).unwrap();
+        assert_eq!(r["mounts"], c["mounts"]);
+        assert_eq!(r["linux"], c["linux"]);
+    }
 }
 
 #[test]

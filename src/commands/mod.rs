@@ -106,7 +106,8 @@ pub fn spec(a: &SpecArgs) -> Result<i32> {
     }
     let mut spec: serde_json::Value = serde_json::from_str(DEFAULT_CONFIG)?;
     if a.rootless {
-        // An unprivileged user: map them to root in a new user namespace; no cgroup writes.
+        // runc's rootless default: the caller mapped to root in a new user namespace, no network
+        // or cgroup namespace, no cgroup writes, the host's /sys bound read-only in place of sysfs.
         let (uid, gid) = (
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
@@ -114,24 +115,24 @@ pub fn spec(a: &SpecArgs) -> Result<i32> {
         let linux = &mut spec["linux"];
         linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"]
-            .as_array_mut()
-            .context("namespaces")?
-            .push(serde_json::json!({"type": "user"}));
+        let namespaces = linux["namespaces"].as_array_mut().context("namespaces")?;
+        namespaces.retain(|n| n["type"] != "network" && n["type"] != "cgroup");
+        namespaces.push(serde_json::json!({"type": "user"}));
         linux.as_object_mut().context("linux")?.remove("resources");
         let mounts = spec["mounts"].as_array_mut().context("mounts")?;
-        mounts.retain(|m| {
-            m["type"] != "cgroup" && m["type"] != "sysfs" && m["destination"] != "/dev/mqueue"
-        });
-        mounts.push(serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
-        for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
-            m["options"] = serde_json::json!([
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620"
-            ]);
+        for m in mounts.iter_mut() {
+            if m["type"] == "sysfs" {
+                *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            } else if m["type"] == "devpts" {
+                m["options"] = serde_json::json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
+            }
         }
     }
     std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")

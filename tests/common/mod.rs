@@ -6,12 +6,14 @@
 //! - `Running` (watchdog.rs): every run of the binary goes through it; one that outlives its
 //!   deadline is killed and the test fails naming it and what was still running.
 //! - leaks.rs: `Sandbox::assert_clean(id)`: no state, layers, mount, cgroup or process of `id`.
+//! - user.rs: the unprivileged test user of the rootless tests, created when missing.
 //! - fs.rs: the shared busybox rootfs, temp dirs and mounts undone on drop.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 mod fs;
 mod leaks;
 mod sandbox;
+mod user;
 mod watchdog;
 
 #[allow(unused_imports)] // each test binary uses a different part of these, too
@@ -19,6 +21,7 @@ pub use {
     fs::{host_mounts, is_within, make_rootfs, remove_unless_mounted, rootfs, Mount, TempDir},
     leaks::{cgroup_dirs, processes_naming},
     sandbox::Sandbox,
+    user::{give_to_user, rootless_user, run_as_user, ROOTLESS_USER},
     watchdog::{Running, DEFAULT_DEADLINE},
 };
 
