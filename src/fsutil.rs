@@ -8,21 +8,7 @@ use std::path::Path;
 
 /// Is `path` the root of a mount (statx's STATX_ATTR_MOUNT_ROOT)? Symlinks are not followed.
 pub fn is_mount_point(path: &Path) -> Result<bool> {
-    let c = CString::new(path.as_os_str().as_bytes())?;
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_BASIC_STATS,
-            &mut stx,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("statx {}", path.display()));
-    }
+    let stx = statx(path, libc::STATX_BASIC_STATS)?;
     const MOUNT_ROOT: u64 = 0x2000;
     if stx.stx_attributes_mask & MOUNT_ROOT == 0 {
         bail!(
@@ -31,6 +17,37 @@ pub fn is_mount_point(path: &Path) -> Result<bool> {
         );
     }
     Ok(stx.stx_attributes & MOUNT_ROOT != 0)
+}
+
+/// The id of the mount `path` is on (the topmost one, if several are stacked there).
+pub fn mount_id(path: &Path) -> Result<u64> {
+    let stx = statx(path, libc::STATX_MNT_ID)?;
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        bail!(
+            "statx {}: the kernel does not report mount ids",
+            path.display()
+        );
+    }
+    Ok(stx.stx_mnt_id)
+}
+
+fn statx(path: &Path, mask: u32) -> Result<libc::statx> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            mask,
+            &mut stx,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statx {}", path.display()));
+    }
+    Ok(stx)
 }
 
 /// Remove `path` and everything below it, refusing to touch anything that is a mount point.

@@ -124,9 +124,6 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
         }
     }
     let has = |t| seen.contains(&t);
-    if !has(LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces: a mount namespace is required");
-    }
     if spec.hostname().is_some() && !has(LinuxNamespaceType::Uts) {
         bail!("hostname: needs a uts namespace in linux.namespaces");
     }

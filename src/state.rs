@@ -47,6 +47,19 @@ pub struct Layers {
     pub lowers: Vec<PathBuf>,
 }
 
+/// A container without a mount namespace mounts its root in the host's mount table (its own
+/// mounts sit below that one): where, and which mounts were there, so that delete detaches
+/// exactly the container's.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct HostRoot {
+    pub path: PathBuf,
+    /// The mount at `path` before the container's root was mounted on it.
+    pub mount_below: u64,
+    /// The container's root mount, once create has seen it.
+    pub mount: Option<u64>,
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
@@ -68,6 +81,9 @@ pub struct State {
     pub cgroup_path: Option<PathBuf>,
     /// Present when the rootfs is a copy-on-write overlay.
     pub layers: Option<Layers>,
+    /// Present when the container has no mount namespace of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_root: Option<HostRoot>,
     /// The config.json the container was created from, as given.
     pub config: Box<RawValue>,
 }

@@ -229,17 +229,6 @@ fn spec_writes_a_config_that_runs() {
 }
 
 #[test]
-fn version_lines() {
-    let rt = Sandbox::new();
-    let out = rt.ok(&["--version"]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].starts_with("minirunc version "), "{out}");
-    assert!(lines[1].starts_with("commit: "), "{out}");
-    assert!(lines[2].starts_with("spec: 1.2."), "{out}");
-}
-
-#[test]
 fn options_after_the_id() {
     let rt = Sandbox::new();
     let bundle = rt.bundle(&["sleep", "1000"], |_| {});

@@ -242,3 +242,78 @@ fn time_offsets_with_and_without_a_user_namespace() {
         assert!(uptime >= year, "user namespace {userns}: uptime {uptime}");
     }
 }
+
+/// The optional fields (propagation) of the host's `/` in the host's mount table.
+fn host_root_propagation() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .expect("/ in mountinfo");
+    let fields: Vec<&str> = line.split(' ').collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+/// A spec without a mount namespace inherits the runtime's: the root is mounted in the host's
+/// table and entered with chroot (init and exec'd processes alike), writes go to the container's
+/// upper layer, the host's `/` keeps its propagation, and delete removes every mount it made.
+#[test]
+fn a_container_without_a_mount_namespace() {
+    let env = Sandbox::new();
+    let propagation = host_root_propagation();
+    let no_mount_ns = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+    };
+    // A create that fails after the root is mounted in the host's table leaves none of it.
+    let (failed, ok) = env.try_create(&env.bundle(&["true"], |c| {
+        no_mount_ns(c);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/x", "type": "nosuchfs", "source": "none",
+        }));
+    }));
+    assert!(!ok, "a mount of type nosuchfs was accepted");
+    assert_eq!(sandbox_mounts(&env), Vec::<String>::new(), "mounts left");
+    env.assert_clean(&failed);
+
+    let script = "echo init > /from-init; exec sleep 1000";
+    let id = env.start_bundle(&env.bundle(&["sh", "-c", script], no_mount_ns), &[]);
+    let seen = common::wait_for(std::time::Duration::from_secs(10), "init's write", || {
+        let o = env.run(&["exec", &id, "cat", "/from-init"]);
+        o.status.success().then(|| common::text(&o.stdout))
+    });
+    assert_eq!(seen.trim(), "init");
+    let listing = env.ok(&["exec", &id, "ls", "/"]);
+    let mut image: Vec<String> = std::fs::read_dir(common::rootfs())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .chain(["from-init".to_string()])
+        .collect();
+    image.sort();
+    let mut inside: Vec<String> = listing.split_whitespace().map(String::from).collect();
+    inside.sort();
+    assert_eq!(inside, image, "exec does not see the container's root");
+    assert!(
+        !common::rootfs().join("from-init").exists(),
+        "the image was written"
+    );
+
+    let mounts = sandbox_mounts(&env);
+    assert!(
+        mounts.iter().any(|m| m.ends_with("/merged/proc")),
+        "the container's mounts are not in the host's table: {mounts:?}"
+    );
+    assert!(
+        mounts.iter().all(|m| is_within(m, &env.data_root)),
+        "mounts outside the container's layer: {mounts:?}"
+    );
+    assert_eq!(host_root_propagation(), propagation, "the host's / changed");
+
+    env.ok(&["delete", "--force", &id]);
+    assert_eq!(sandbox_mounts(&env), Vec::<String>::new(), "mounts left");
+    assert_eq!(host_root_propagation(), propagation, "the host's / changed");
+    env.assert_clean(&id);
+}

@@ -67,7 +67,9 @@ def _test_bundle(n, bundle, runtimes, args, accepted, reap):
         cid = f"mrt-{os.getpid()}-{n}-{k}-{name}"[:64]
         runs.append(runner.run_bundle(rt, bundle, cid, args.root, args.timeout, reap))
     diffs = compare.differences(name, runs[0], runs[1], accepted) if len(runs) > 1 else []
-    passed = all(r.passed for r in runs) and all(d["accepted"] for d in diffs)
+    # The runtime under test must pass; the reference may fail only where that is an accepted
+    # difference (a known bug of the reference, e.g. runc's leftovers without a mount namespace).
+    passed = runs[0].passed and all(d["accepted"] for d in diffs)
     return {"name": name, "bundle": bundle, "runs": runs, "differences": diffs, "passed": passed}
 
 

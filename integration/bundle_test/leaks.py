@@ -1,6 +1,7 @@
 """What a container run left on the host after `delete`: mounts, cgroups, processes, state dirs."""
 
 import os
+import subprocess
 
 from . import reaper
 
@@ -60,3 +61,12 @@ def leftovers(cid, root, data_root, paths):
     if os.path.exists(state):
         found.append(f"state dir {state}")
     return found
+
+
+def release_mounts(paths):
+    """Detach mounts a runtime left at or below PATHS (the bundle and its rootfs), deepest first,
+    so a leaky runtime (runc 1.1.5 without a mount namespace) does not leave them on the host."""
+    points = sorted({p for p, _ in _mounts() if any(p == d or p.startswith(d + "/") for d in paths)},
+                    key=len, reverse=True)
+    for point in points:
+        subprocess.run(["umount", "--lazy", point], stderr=subprocess.DEVNULL, check=False)

@@ -262,6 +262,7 @@ class Lifecycle:
         run.leftovers = leaks.leftovers(self.cid, self.root, self.data_root, [self.bundle, rootfs])
         if run.leftovers:
             run.failures.append("left behind: " + "; ".join(run.leftovers))
+            leaks.release_mounts([self.bundle, rootfs])
         run.passed = not run.failures
         if self.console:
             self.console.close()

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use super::Paths;
 use crate::cgroups::Cgroup;
 use crate::process::{self, Launch, Role};
 use crate::rootfs::{layers, RootPlan};
-use crate::state::{self, Layers, Lock, State, Status, EXEC_FIFO};
+use crate::state::{self, HostRoot, Layers, Lock, State, Status, EXEC_FIFO};
 use crate::sync::Message;
 use crate::{hooks, spec};
 
@@ -79,6 +79,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     let mut undo = Undo {
         dir: dir.clone(),
         layers: None,
+        host_root: None,
         cgroup: None,
         init_pid: None,
     };
@@ -112,6 +113,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         phase: Status::Creating,
         cgroup_path: Some(cgroup.path().to_path_buf()),
         layers,
+        host_root: None,
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
@@ -131,20 +133,34 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     )
     .context("open the exec fifo")?;
 
-    let cgroup_ns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| {
-            n.iter()
-                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+    let has_ns = |t| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|n| n.iter().any(|n| n.typ() == t))
+    };
+    let mount_ns = has_ns(LinuxNamespaceType::Mount);
+    if !mount_ns {
+        let path = st
+            .layers
+            .as_ref()
+            .map_or(rootfs.clone(), |l| l.dir.join("merged"));
+        let mount_below = crate::fsutil::mount_id(&path)?;
+        st.host_root = Some(HostRoot {
+            path,
+            mount_below,
+            mount: None,
         });
+        st.save(&dir)?;
+        undo.host_root = st.host_root.clone();
+    }
     let plan = RootPlan {
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
         layers: st.layers.clone(),
         cgroup_path: st.cgroup_path.clone(),
-        cgroup_ns,
+        cgroup_ns: has_ns(LinuxNamespaceType::Cgroup),
+        mount_ns,
     };
     let launch = Launch {
         spec: &spec,
@@ -173,6 +189,10 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         .map(|(_, t)| t)
         .context("the container's init exited during create")?;
     st.phase = Status::Created;
+    if let Some(h) = &mut st.host_root {
+        // init has mounted the root: from now on delete detaches exactly that mount.
+        h.mount = Some(crate::fsutil::mount_id(&h.path)?);
+    }
     st.save(&dir)?;
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
@@ -285,10 +305,12 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("--pid-file {}", path.display()))
 }
 
-/// Undo a half-done create: kill init, remove layers and the state dir.
+/// Undo a half-done create: kill init, detach a root mounted in the host's table, remove layers
+/// and the state dir.
 struct Undo {
     dir: PathBuf,
     layers: Option<Layers>,
+    host_root: Option<HostRoot>,
     cgroup: Option<crate::cgroups::Cgroup>,
     init_pid: Option<i32>,
 }
@@ -296,6 +318,7 @@ struct Undo {
 impl Undo {
     fn disarm(mut self) {
         self.layers = None;
+        self.host_root = None;
         self.cgroup = None;
         self.init_pid = None;
         self.dir = PathBuf::new();
@@ -317,6 +340,11 @@ impl Drop for Undo {
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill_all(nix::sys::signal::Signal::SIGKILL);
             if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup after a failed create: {e:#}"));
+            }
+        }
+        if let Some(h) = &self.host_root {
+            if let Err(e) = crate::rootfs::detach_host_root(h) {
                 crate::logging::warn(&format!("cleanup after a failed create: {e:#}"));
             }
         }

@@ -172,6 +172,9 @@ fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock)
         cg.kill_all(Signal::SIGKILL)?;
         cg.destroy()?;
     }
+    if let Some(h) = &st.host_root {
+        crate::rootfs::detach_host_root(h)?;
+    }
     if let Some(l) = &st.layers {
         layers::remove(l)?;
     }

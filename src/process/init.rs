@@ -56,7 +56,11 @@ fn container_init(
     }
     let shared_root = rootfs::requested_propagation(spec)
         .is_some_and(|f| f.contains(nix::mount::MsFlags::MS_SHARED));
-    rootfs::switch_root(&root, no_pivot, shared_root)?;
+    if plan.mount_ns {
+        rootfs::switch_root(&root, no_pivot, shared_root)?;
+    } else {
+        rootfs::chroot_into(&root)?;
+    }
     // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
     rootfs::finish(spec)?;

@@ -133,10 +133,15 @@ fn become_root() -> Result<()> {
 }
 
 /// Join every namespace of the running container: open them all first (the mount namespace
-/// changes what paths mean), then the user namespace, then the rest.
+/// changes what paths mean), then the user namespace, then the rest. A container without a
+/// mount namespace is its init's root directory in the host's mounts: chroot there, last.
 fn join_container(init_pid: i32, types: impl Iterator<Item = LinuxNamespaceType>) -> Result<()> {
     let mut opened = Vec::new();
+    let mut root = Some(format!("/proc/{init_pid}/root"));
     for t in types {
+        if t == LinuxNamespaceType::Mount {
+            root = None;
+        }
         let path = format!("/proc/{init_pid}/ns/{}", namespaces::proc_name(t));
         let f = File::open(&path).with_context(|| format!("open {path}"))?;
         // Already in it (e.g. a namespace shared with the host): setns would fail for user.
@@ -148,6 +153,16 @@ fn join_container(init_pid: i32, types: impl Iterator<Item = LinuxNamespaceType>
         }
         opened.push((t, f));
     }
+    let root = root
+        .map(|path| {
+            nix::fcntl::open(
+                path.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("open {path}"))
+        })
+        .transpose()?;
     opened.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
     for (t, f) in &opened {
         nix::sched::setns(f, namespaces::flag(*t))
@@ -155,6 +170,10 @@ fn join_container(init_pid: i32, types: impl Iterator<Item = LinuxNamespaceType>
         if *t == LinuxNamespaceType::User {
             become_root()?;
         }
+    }
+    if let Some(root) = root {
+        nix::unistd::fchdir(&root).context("enter the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
     }
     Ok(())
 }

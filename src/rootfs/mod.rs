@@ -1,6 +1,8 @@
 //! The container's filesystem, built by init inside its own mount namespace: the root (the
 //! copy-on-write overlay or the caller's rootfs as it is), the spec's mounts, devices, then
-//! pivot_root and the masked and read-only paths. The host never holds any of these mounts.
+//! pivot_root and the masked and read-only paths. The host never holds any of these mounts,
+//! except for a container without a mount namespace (the spec lets one inherit the runtime's):
+//! its root is mounted in the host's table, entered with chroot, and detached by delete.
 
 mod cgroupfs;
 mod devices;
@@ -8,17 +10,17 @@ pub mod layers;
 pub mod mounts;
 mod pivot;
 
-pub use pivot::{finish, switch_root};
+pub use pivot::{chroot_into, finish, switch_root};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{open, OFlag};
-use nix::mount::{mount, MsFlags};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Mount, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::state::Layers;
+use crate::state::{HostRoot, Layers};
 use mounts::{fd_path, open_in_root, parse_options, Kind};
 
 /// What init needs to know to build the root.
@@ -31,6 +33,8 @@ pub struct RootPlan {
     /// The container's cgroup, for cgroup mounts without a cgroup namespace.
     pub cgroup_path: Option<PathBuf>,
     pub cgroup_ns: bool,
+    /// False: no mount namespace of its own, so the mounts are made in the host's table.
+    pub mount_ns: bool,
 }
 
 /// The root propagation the spec asks for (`linux.rootfsPropagation`), applied to the new `/`
@@ -44,30 +48,30 @@ pub fn requested_propagation(spec: &Spec) -> Option<MsFlags> {
 
 /// Build the root filesystem and return its path (still seen from the host's root).
 ///
-/// No mount made here may reach the host. `/` becomes a slave (it receives the host's mount
-/// events, never sends any), or, for a shared root, stays shared with the host's peer groups:
-/// volumes bound from host paths must join them for Kubernetes' Bidirectional mounts. Then the
-/// mount holding the root's source is made private in this namespace, so the root mount and
-/// everything mounted under it stay here.
+/// In a mount namespace of its own, no mount made here may reach the host. `/` becomes a slave
+/// (it receives the host's mount events, never sends any), or, for a shared root, stays shared
+/// with the host's peer groups: volumes bound from host paths must join them for Kubernetes'
+/// Bidirectional mounts. Then the mount holding the root's source is made private in this
+/// namespace, so the root mount and everything mounted under it stay here.
 pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
     let linux = spec.linux().as_ref();
-    let shared = requested_propagation(spec).is_some_and(|f| f.contains(MsFlags::MS_SHARED));
-    let first = if shared {
-        MsFlags::MS_SHARED | MsFlags::MS_REC
+    let root = if plan.mount_ns {
+        isolate_namespace(spec, plan)?;
+        mount_root(plan)?
     } else {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
+        // The host's `/` keeps its propagation; the container's mounts, all below its root
+        // mount, do not reach the host's other namespaces once that one is private.
+        let root = mount_root(plan)?;
+        mount(
+            None::<&str>,
+            &root,
+            None::<&str>,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .context("make the container's root mount private")?;
+        root
     };
-    mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
-        .context("set the propagation of / in the container's mount namespace")?;
-    if shared {
-        let source = plan
-            .layers
-            .as_ref()
-            .map_or(plan.rootfs.clone(), |l| l.dir.join("merged"));
-        make_mount_private(&source)?;
-    }
-
-    let root = mount_root(plan)?;
     let root_fd = open(
         &root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -91,6 +95,46 @@ pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
             .unwrap_or_default(),
     )?;
     Ok(root)
+}
+
+/// `/` of the new mount namespace becomes a slave, or stays shared for a shared root (see
+/// `prepare`), and then the mount holding the root's source is made private.
+fn isolate_namespace(spec: &Spec, plan: &RootPlan) -> Result<()> {
+    let shared = requested_propagation(spec).is_some_and(|f| f.contains(MsFlags::MS_SHARED));
+    let first = if shared {
+        MsFlags::MS_SHARED | MsFlags::MS_REC
+    } else {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    };
+    mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
+        .context("set the propagation of / in the container's mount namespace")?;
+    if shared {
+        let source = plan
+            .layers
+            .as_ref()
+            .map_or(plan.rootfs.clone(), |l| l.dir.join("merged"));
+        make_mount_private(&source)?;
+    }
+    Ok(())
+}
+
+/// Detach a container's root from the host's mount table, and every mount below it with it:
+/// only the mount the container made (when create died before seeing it, the one stacked on
+/// the mount that was there before), never a mount of the caller's.
+pub fn detach_host_root(root: &HostRoot) -> Result<()> {
+    if !root.path.exists() {
+        return Ok(());
+    }
+    let top = crate::fsutil::mount_id(&root.path)?;
+    let ours = match root.mount {
+        Some(id) => top == id,
+        None => top != root.mount_below,
+    };
+    if ours {
+        umount2(&root.path, MntFlags::MNT_DETACH)
+            .with_context(|| format!("detach the container's root {}", root.path.display()))?;
+    }
+    Ok(())
 }
 
 /// Make the mount holding `path` private in this namespace (only this namespace's copy).

@@ -62,6 +62,14 @@ pub fn switch_root(root: &Path, no_pivot: bool, shared_root: bool) -> Result<()>
     chdir("/").context("chdir /")
 }
 
+/// Without a mount namespace of its own the container's `/` is its root directory (chroot, as
+/// runc): a pivot would move the host's root. The root stays a mount of the host's table.
+pub fn chroot_into(root: &Path) -> Result<()> {
+    chdir(root).with_context(|| format!("chdir {}", root.display()))?;
+    chroot(".").context("chroot")?;
+    chdir("/").context("chdir /")
+}
+
 /// Masked paths, read-only paths and `root.readonly`, applied inside the new root, then
 /// `linux.rootfsPropagation` (last: binds of read-only paths fail on an unbindable root).
 pub fn finish(spec: &Spec) -> Result<()> {
