@@ -2,10 +2,11 @@
 //! namespace comes first (it owns the others); joining a PID or time namespace only affects
 //! children, which is why init is forked afterwards.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 use std::fs::File;
+use std::os::fd::AsRawFd;
 
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
@@ -40,10 +41,17 @@ pub fn new_user_ns(namespaces: &[LinuxNamespace]) -> bool {
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
 }
 
-/// Join a namespace by path.
+/// Join a namespace by path; a path that is no namespace of type `t` is named as such.
 pub fn join(t: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
-    let f = File::open(path)
-        .with_context(|| format!("linux.namespaces: {} path {}", proc_name(t), path.display()))?;
+    let field = || format!("linux.namespaces: {} path {}", proc_name(t), path.display());
+    let f = File::open(path).with_context(field)?;
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: an ioctl without argument on an fd we own.
+    match unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE) } {
+        -1 => bail!("{}: not a namespace file", field()),
+        n if n != flag(t).bits() => bail!("{}: not a {} namespace", field(), proc_name(t)),
+        _ => {}
+    }
     setns(&f, flag(t)).with_context(|| format!("setns {t:?} {}", path.display()))
 }
 

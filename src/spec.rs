@@ -15,8 +15,30 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 pub fn load(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
     let raw = read_config(&path)?;
-    let spec = parse(&raw).with_context(|| path.display().to_string())?;
+    let mut spec = parse(&raw).with_context(|| path.display().to_string())?;
+    for dest in absolute_destinations(&mut spec) {
+        crate::logging::warn(&format!(
+            "mount destination {} is not absolute: taken as relative to / (deprecated by the spec)",
+            dest.display()
+        ));
+    }
     Ok((spec, raw))
+}
+
+/// The spec lets old configs give a mount destination relative to `/` (deprecated, but runc
+/// and the tools that write such configs rely on it): make each absolute. Returns the ones
+/// that were relative.
+pub fn absolute_destinations(spec: &mut Spec) -> Vec<PathBuf> {
+    let mut relative = Vec::new();
+    let Some(mounts) = spec.mounts_mut() else {
+        return relative;
+    };
+    for m in mounts.iter_mut().filter(|m| !m.destination().is_absolute()) {
+        relative.push(m.destination().clone());
+        let dest = Path::new("/").join(m.destination());
+        m.set_destination(dest);
+    }
+    relative
 }
 
 /// Parse a config.json's bytes; a type error names the field's path (`process.args`).
@@ -99,6 +121,16 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("process.args: must not be empty");
         }
+        for (i, r) in process.rlimits().iter().flatten().enumerate() {
+            if r.soft() > r.hard() {
+                bail!(
+                    "process.rlimits[{i}] {:?}: soft {} is above hard {}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                );
+            }
+        }
         for (what, list) in [("args", process.args()), ("env", process.env())] {
             if let Some(i) = list.iter().flatten().position(|s| s.contains('\0')) {
                 bail!("process.{what}[{i}]: contains a NUL byte");
@@ -141,20 +173,6 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     if user_ns_new && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
         bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
-    }
-    for (i, m) in spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if !m.destination().is_absolute() {
-            bail!(
-                "mounts[{i}].destination {:?}: must be an absolute path",
-                m.destination()
-            );
-        }
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         // Silently leaving a device on the host would run the container without it.

@@ -109,6 +109,13 @@ pub fn not_found(id: &str) -> anyhow::Error {
 }
 
 impl State {
+    /// The config.json the container was created from, as create read it.
+    pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
+        let mut spec = serde_json::from_str(self.config.get()).context("the saved config.json")?;
+        crate::spec::absolute_destinations(&mut spec);
+        Ok(spec)
+    }
+
     pub fn load(root: &Path, id: &str) -> Result<State> {
         validate_id(id)?;
         let path = container_dir(root, id).join(STATE_FILE);

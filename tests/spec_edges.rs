@@ -317,3 +317,20 @@ fn a_container_without_a_mount_namespace() {
     assert_eq!(host_root_propagation(), propagation, "the host's / changed");
     env.assert_clean(&id);
 }
+
+/// A relative mount destination (deprecated, still allowed by the spec for old configs) is
+/// relative to `/`, as runc takes it, with a warning; exec and commit read it the same way.
+#[test]
+fn a_relative_mount_destination_is_relative_to_the_root() {
+    let env = Sandbox::new();
+    let (code, out, err) = env.run_sh(
+        "awk '$5 == \"/rel\" { print $9 }' /proc/self/mountinfo",
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "rel", "type": "tmpfs", "source": "tmpfs",
+            }));
+        },
+    );
+    assert_eq!((code, out.trim()), (0, "tmpfs"), "stderr: {err}");
+    assert!(err.contains("rel is not absolute"), "no warning: {err}");
+}

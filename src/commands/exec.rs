@@ -2,7 +2,7 @@
 //! command line's changes (runc's flags).
 
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{Capability, Process, Spec};
+use oci_spec::runtime::{Capability, Process};
 use std::str::FromStr;
 
 use super::wait::{become_subreaper, block_signals, wait_forwarding};
@@ -64,7 +64,7 @@ fn build_process(paths: &Paths, a: &ExecArgs) -> Result<Process> {
         bail!("exec: the command to run is missing (ID COMMAND [ARGS...])");
     }
     let st = container::load(paths, &a.id)?;
-    let spec: Spec = serde_json::from_str(st.config.get()).context("the saved config.json")?;
+    let spec = st.spec()?;
     let mut p = spec
         .process()
         .clone()

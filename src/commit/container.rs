@@ -53,7 +53,7 @@ pub fn commit_container<W: Write + Send>(
     if status == Status::Creating {
         bail!("container {id} is still being created");
     }
-    let spec: Spec = serde_json::from_str(st.config.get()).context("the saved config.json")?;
+    let spec = st.spec()?;
     let layers = || {
         st.layers.as_ref().with_context(|| {
             format!("container {id} has no copy-on-write layer (its rootfs is used directly): use --format tar without --diff")

@@ -1,7 +1,7 @@
 //! `exec`: a new process in a running container. It joins every namespace of the container's
 //! init and its cgroup before it runs any of its own code.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use oci_spec::runtime::{Process, Spec};
 use std::os::fd::OwnedFd;
 
@@ -35,7 +35,7 @@ pub fn exec(
         (Some(cg), subs) => Some(cg.sub_cgroup(subs)?),
         (None, _) => bail!("--cgroup: container {id} has no cgroup"),
     };
-    let spec: Spec = serde_json::from_str(st.config.get()).context("the saved config.json")?;
+    let spec = st.spec()?;
     let launch = Launch {
         spec: &spec,
         process,

@@ -3,7 +3,6 @@
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill as send, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -19,10 +18,6 @@ pub fn load(paths: &Paths, id: &str) -> Result<State> {
 pub fn status_of(paths: &Paths, st: &State) -> Status {
     let frozen = || super::cgroup::of_state(st).is_some_and(|cg| cg.is_frozen().unwrap_or(false));
     st.status(&state::container_dir(&paths.root, &st.id), frozen)
-}
-
-fn spec_of(st: &State) -> Result<Spec> {
-    serde_json::from_str(st.config.get()).context("the saved config.json")
 }
 
 /// Release the init of a created container; returns once it has executed the user's process.
@@ -59,7 +54,7 @@ pub fn start(paths: &Paths, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&fifo_path).context("remove the exec fifo")?;
-    let spec = spec_of(&st)?;
+    let spec = st.spec()?;
     if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststart().as_deref()) {
         hooks::run_warning("poststart", list, &hook_state(&st, Status::Running, st.pid));
     }
@@ -178,7 +173,7 @@ fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock)
     if let Some(l) = &st.layers {
         layers::remove(l)?;
     }
-    let spec = spec_of(&st);
+    let spec = st.spec();
     remove_state_dir(dir)?;
     if let Ok(spec) = spec {
         if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
