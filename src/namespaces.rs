@@ -41,6 +41,25 @@ pub fn new_user_ns(namespaces: &[LinuxNamespace]) -> bool {
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
 }
 
+/// The host uid and gid of root in the user namespace the container creates, if it creates
+/// one and maps root.
+pub fn host_ids_of_root(spec: &oci_spec::runtime::Spec) -> Option<(u32, u32)> {
+    let linux = spec.linux().as_ref()?;
+    if !new_user_ns(linux.namespaces().as_deref().unwrap_or_default()) {
+        return None;
+    }
+    let host_id_of_0 = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0 && m.size() > 0)
+            .map(|m| m.host_id())
+    };
+    Some((
+        host_id_of_0(linux.uid_mappings())?,
+        host_id_of_0(linux.gid_mappings())?,
+    ))
+}
+
 /// Join a namespace by path; a path that is no namespace of type `t` is named as such.
 pub fn join(t: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
     let field = || format!("linux.namespaces: {} path {}", proc_name(t), path.display());

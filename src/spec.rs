@@ -174,6 +174,10 @@ pub fn validate(spec: &Spec, need_process: bool) -> Result<()> {
     if user_ns_new && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
         bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
     }
+    if linux.intel_rdt().is_some() {
+        // The spec: a runtime that cannot apply it must fail (this host class has no resctrl).
+        bail!("linux.intelRdt: Intel RDT (resctrl) is not supported");
+    }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         // Silently leaving a device on the host would run the container without it.
         bail!("linux.netDevices: moving network devices into the container is not supported yet");

@@ -334,3 +334,46 @@ fn a_relative_mount_destination_is_relative_to_the_root() {
     assert_eq!((code, out.trim()), (0, "tmpfs"), "stderr: {err}");
     assert!(err.contains("rel is not absolute"), "no warning: {err}");
 }
+
+/// Idmapped bind mounts (spec 1.2): a mount's own maps, and a bare `idmap` option taking the
+/// container's user namespace maps, so a volume owned by host root is root's inside.
+#[test]
+fn idmapped_bind_mounts() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Sandbox::new();
+    let vol = env.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("root-file"), "").unwrap();
+    std::fs::write(vol.join("user-file"), "").unwrap();
+    std::os::unix::fs::chown(vol.join("user-file"), Some(1000), Some(1000)).unwrap();
+    let owners = "ls -ln /vol | awk 'NF > 3 { print $9, $3, $4 }'";
+
+    // Host root's files appear as 1000 through the mount's maps; unmapped ids as the overflow id.
+    let out = env.sh_ok(owners, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol, "options": ["bind"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        }));
+    });
+    assert_eq!(out, "root-file 1000 1000\nuser-file 65534 65534\n");
+
+    // In a user namespace mapping 0 to 100000, `idmap` makes the volume's ids the container's:
+    // what its root writes is host root's on disk. Its copy-on-write root is writable too.
+    let script = format!("{owners} && touch /vol/new /in-root");
+    let out = env.sh_ok(&script, |c| {
+        let maps = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] = maps;
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "idmap"],
+        }));
+    });
+    assert_eq!(out, "root-file 0 0\nuser-file 1000 1000\n");
+    let new = std::fs::metadata(vol.join("new")).unwrap();
+    assert_eq!((new.uid(), new.gid()), (0, 0));
+}

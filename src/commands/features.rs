@@ -42,7 +42,7 @@ pub fn features() -> Result<i32> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "memoryPolicy": {
                 "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
                           "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],

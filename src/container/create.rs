@@ -48,6 +48,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         .with_context(|| format!("--bundle {}", opts.bundle.display()))?;
     let (spec, raw) = spec::load(&bundle)?;
     spec::validate(&spec, true)?;
+    let idmaps = crate::rootfs::idmap::requested(&spec, &raw)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().context("process: missing")?;
     let mut ours = None;
@@ -120,7 +121,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     undo.layers = st.layers.clone();
     undo.cgroup = Some(cgroup);
     if let Some(l) = &st.layers {
-        layers::create(l)?;
+        layers::create(l, crate::namespaces::host_ids_of_root(&spec))?;
     }
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
@@ -161,6 +162,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         cgroup_path: st.cgroup_path.clone(),
         cgroup_ns: has_ns(LinuxNamespaceType::Cgroup),
         mount_ns,
+        idmaps: crate::rootfs::idmap::detached_trees(&spec, &bundle, &idmaps)?,
     };
     let launch = Launch {
         spec: &spec,

@@ -98,8 +98,12 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
 fn close_inherited(launch: &Launch, chan: &Channel) -> Result<()> {
     let mut keep = vec![chan.as_raw_fd()];
     keep.extend(launch.console.as_ref().map(|f| f.as_raw_fd()));
-    if let Role::Init { exec_fifo, .. } = &launch.role {
+    if let Role::Init {
+        exec_fifo, plan, ..
+    } = &launch.role
+    {
         keep.push(exec_fifo.as_raw_fd());
+        keep.extend(plan.idmaps.iter().flatten().map(|f| f.as_raw_fd()));
     }
     keep.sort_unstable();
     let kept_from = 3 + launch.preserve_fds as i32;

@@ -232,7 +232,7 @@ fn take_fd(pid: i32, fd: i32) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(got as i32) })
 }
 
-fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result<()> {
+pub(crate) fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result<()> {
     let text: String = maps
         .unwrap_or_default()
         .iter()

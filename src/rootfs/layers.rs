@@ -69,11 +69,18 @@ pub fn dir_for(data_root: &Path, state_root: &Path, id: &str) -> PathBuf {
     data_root.join(format!("{h:016x}")).join(id)
 }
 
-/// Create the upper, work and merged directories of `layers`.
-pub fn create(layers: &Layers) -> Result<()> {
+/// Create the upper, work and merged directories of `layers`. With `owner` (the host ids of
+/// the root of the container's own user namespace), upper and work belong to it: the overlay
+/// is mounted inside that namespace, and its root could not write them otherwise (the kernel
+/// would mount the root read-only).
+pub fn create(layers: &Layers, owner: Option<(u32, u32)>) -> Result<()> {
     for sub in ["upper", "work", "merged"] {
         let p = layers.dir.join(sub);
         std::fs::create_dir_all(&p).with_context(|| format!("create {}", p.display()))?;
+        if let (Some((uid, gid)), "upper" | "work") = (owner, sub) {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                .with_context(|| format!("chown {} to {uid}:{gid}", p.display()))?;
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod cgroupfs;
 mod devices;
+pub mod idmap;
 pub mod layers;
 pub mod mounts;
 mod pivot;
@@ -35,6 +36,8 @@ pub struct RootPlan {
     pub cgroup_ns: bool,
     /// False: no mount namespace of its own, so the mounts are made in the host's table.
     pub mount_ns: bool,
+    /// The detached idmapped clone of each idmapped mount's source, by index in `mounts`.
+    pub idmaps: Vec<Option<OwnedFd>>,
 }
 
 /// The root propagation the spec asks for (`linux.rootfsPropagation`), applied to the new `/`
@@ -85,7 +88,8 @@ pub fn prepare(spec: &Spec, plan: &RootPlan) -> Result<PathBuf> {
         .iter()
         .enumerate()
     {
-        mount_one(&root_fd, m, plan)
+        let idmap = plan.idmaps.get(i).and_then(Option::as_ref);
+        mount_one(&root_fd, m, plan, idmap)
             .with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
     }
     devices::create(
@@ -196,7 +200,7 @@ fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
     }
 }
 
-fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan) -> Result<()> {
+fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan, idmap: Option<&OwnedFd>) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("none");
     if KERNEL_FILESYSTEMS.contains(&typ) {
@@ -211,15 +215,19 @@ fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan) -> Result<()> {
         let source = plan.bundle.join(&source);
         let kind = mounts::check_source(&source)?;
         let target = open_in_root(root.as_fd(), m.destination(), Some(kind))?;
-        let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(
-            Some(&source),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind {}", source.display()))?;
+        if let Some(tree) = idmap {
+            idmap::attach(tree, &target)?;
+        } else {
+            let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+            mount(
+                Some(&source),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind {}", source.display()))?;
+        }
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let target = reopen(root, m.destination())?;
         if !extra.is_empty() {

@@ -42,6 +42,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "lazytime",
     "loud",
     "mand",
@@ -62,6 +63,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",
@@ -138,7 +140,7 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 } else if let Some((set, clr)) = recursive_attr(other) {
                     o.attr_set |= set;
                     o.attr_clr |= clr;
-                } else if other != "tmpcopyup" {
+                } else if !matches!(other, "tmpcopyup" | "idmap" | "ridmap") {
                     data.push(other);
                 }
                 continue;
@@ -331,6 +333,18 @@ pub fn clone_mount(dir: Option<BorrowedFd>, path: &std::ffi::CStr) -> std::io::R
 
 /// Recursive attributes on the mount at `fd`, through mount_setattr(2).
 pub fn set_recursive_attrs(fd: &OwnedFd, set: u64, clr: u64) -> Result<()> {
+    mount_setattr(fd, set, clr, None, true)
+}
+
+/// mount_setattr(2) on the mount at `fd` (and those below it if `recursive`); `userns` for
+/// MOUNT_ATTR_IDMAP.
+pub fn mount_setattr(
+    fd: &OwnedFd,
+    set: u64,
+    clr: u64,
+    userns: Option<&OwnedFd>,
+    recursive: bool,
+) -> Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -342,9 +356,13 @@ pub fn set_recursive_attrs(fd: &OwnedFd, set: u64, clr: u64) -> Result<()> {
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
     };
-    let flags = libc::AT_EMPTY_PATH | libc::AT_RECURSIVE;
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: a valid fd, an empty path and a struct of the size given.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
