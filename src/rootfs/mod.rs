@@ -31,6 +31,8 @@ pub struct RootPlan {
     /// The container's cgroup, for cgroup mounts without a cgroup namespace.
     pub cgroup_path: Option<PathBuf>,
     pub cgroup_ns: bool,
+    /// Built for a user, not root: in a user namespace the user owns.
+    pub rootless: bool,
 }
 
 /// The root propagation the spec asks for (`linux.rootfsPropagation`), applied to the new `/`
@@ -121,12 +123,17 @@ fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            let data = format!(
+            let mut data = format!(
                 "lowerdir={},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off",
                 lowers.join(":"),
                 layers.dir.join("upper").display(),
                 layers.dir.join("work").display()
             );
+            // Mounted in a user's user namespace, overlay may not set trusted.* xattrs: it
+            // keeps its opaque and whiteout marks in user.overlay.* (kernel 5.11+).
+            if plan.rootless {
+                data.push_str(",userxattr");
+            }
             mount(
                 Some("overlay"),
                 &merged,
