@@ -1,7 +1,8 @@
 //! Work on a rootless container's files from the host: as root of a fresh user namespace with
 //! the container's mappings, a user reaches what the container's ids own (its upper layer holds
 //! files of the user's subordinate ids, and overlay's work dir is mode 000), with no more rights
-//! than the container had. A forked child does the work; the runtime writes its maps.
+//! than the container had; or joining a running container's. A forked child does the work; the
+//! runtime writes its maps.
 
 use anyhow::{bail, Context, Result};
 use nix::sched::{unshare, CloneFlags};
@@ -11,18 +12,23 @@ use nix::unistd::{fork, ForkResult, Gid, Uid};
 use crate::idmap::IdMaps;
 use crate::sync::{self, Message};
 
-/// Run `work` in a forked child as root of a new user namespace mapped by `maps`. Call only
-/// while the runtime is single-threaded.
-pub fn as_mapped_root(maps: &IdMaps, work: impl FnOnce() -> Result<()>) -> Result<()> {
+/// The user namespace `as_root_in` works in.
+pub enum Entry<'a> {
+    /// A new one mapped so.
+    New(&'a IdMaps),
+    /// The one of this (running) process.
+    Join(i32),
+}
+
+/// Run `work` in a forked child as root of the user namespace `entry` names. Call only while
+/// the runtime is single-threaded; `work` itself may start threads.
+pub fn as_root_in(entry: Entry, work: impl FnOnce() -> Result<()>) -> Result<()> {
     let (parent, child) = sync::pair()?;
     // SAFETY: single-threaded (the caller's promise); the child runs our code and exits.
     match unsafe { fork() }.context("fork to enter a user namespace")? {
         ForkResult::Child => {
             drop(parent);
-            let result = unshare(CloneFlags::CLONE_NEWUSER)
-                .context("unshare the user namespace")
-                .and_then(|()| child.send(&Message::UserNsCreated))
-                .and_then(|()| child.expect(&Message::Proceed))
+            let result = enter(&entry, &child)
                 .and_then(|()| become_root())
                 .and_then(|()| work());
             match result {
@@ -35,11 +41,14 @@ pub fn as_mapped_root(maps: &IdMaps, work: impl FnOnce() -> Result<()>) -> Resul
         }
         ForkResult::Parent { child: pid } => {
             drop(child);
-            let result = parent
-                .expect(&Message::UserNsCreated)
-                .and_then(|()| crate::idmap::write(pid, &maps.uids, &maps.gids))
-                .and_then(|()| parent.send(&Message::Proceed))
-                .and_then(|()| parent.expect(&Message::Ready));
+            let maps_written = match entry {
+                Entry::New(maps) => parent
+                    .expect(&Message::UserNsCreated)
+                    .and_then(|()| crate::idmap::write(pid, &maps.uids, &maps.gids))
+                    .and_then(|()| parent.send(&Message::Proceed)),
+                Entry::Join(_) => Ok(()),
+            };
+            let result = maps_written.and_then(|()| parent.expect(&Message::Ready));
             if result.is_err() {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
@@ -47,6 +56,26 @@ pub fn as_mapped_root(maps: &IdMaps, work: impl FnOnce() -> Result<()>) -> Resul
                 Ok(WaitStatus::Exited(_, 0)) | Err(_) => result,
                 Ok(other) => result.and_then(|()| bail!("user namespace helper: {other:?}")),
             }
+        }
+    }
+}
+
+/// In the child: create the namespace and wait for its maps, or join the process's.
+fn enter(entry: &Entry, chan: &sync::Channel) -> Result<()> {
+    match entry {
+        Entry::New(_) => {
+            unshare(CloneFlags::CLONE_NEWUSER).context("unshare the user namespace")?;
+            chan.send(&Message::UserNsCreated)?;
+            chan.expect(&Message::Proceed)
+        }
+        Entry::Join(pid) => {
+            let path = format!("/proc/{pid}/ns/user");
+            let ns = std::fs::File::open(&path).with_context(|| format!("open {path}"))?;
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWUSER)
+                .context("join the container's user namespace")?;
+            // A mount namespace this user namespace owns: one the child may leave (e.g. into
+            // the container's) and come back to, which the host's is not.
+            unshare(CloneFlags::CLONE_NEWNS).context("unshare the mount namespace")
         }
     }
 }

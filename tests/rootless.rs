@@ -441,3 +441,66 @@ fn a_range_the_user_does_not_own_is_refused_clearly() {
     );
     w.assert_clean(&id);
 }
+
+/// `tar -tv --numeric-owner` of `archive`: (owner "uid/gid", path) per entry.
+fn tar_owners(archive: &Path) -> Vec<(String, String)> {
+    let out = std::process::Command::new("tar")
+        .args(["-tvf"])
+        .arg(archive)
+        .arg("--numeric-owner")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[5].trim_start_matches("./").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_user_commits_a_rootless_copy_on_write_container() {
+    let w = UserWorld::new();
+    let script = "echo x > /owned; chown 1000:1000 /owned; mkdir /private; echo y > /private/f; \
+                  chown -R 1000:1000 /private; chmod 700 /private; rm /bin/true; \
+                  rm -r /etc; mkdir /etc; echo new > /etc/only; exec sleep 1000";
+    let bundle = w.bundle(&["sh", "-c", script], multi_range);
+    let id = w.rt.id();
+    w.ok(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(common::eventually(Duration::from_secs(10), || {
+        w.run(&["exec", &id, "test", "-e", "/etc/only"])
+            .status
+            .success()
+    }));
+    // Running: read in the container's user namespace, the whole tree.
+    let tree = w.rt.path("tree.tar");
+    w.ok(&["commit", &id, tree.to_str().unwrap()]);
+    let entries = tar_owners(&tree);
+    let owner = |list: &[(String, String)], path: &str| {
+        list.iter()
+            .find(|(_, p)| p == path)
+            .unwrap_or_else(|| panic!("{path} not in {list:?}"))
+            .0
+            .clone()
+    };
+    assert_eq!(owner(&entries, "owned"), "1000/1000");
+    assert_eq!(owner(&entries, "private/f"), "1000/1000");
+    assert!(
+        !entries.iter().any(|(_, p)| p == "bin/true"),
+        "a removed file was committed"
+    );
+    w.ok(&["kill", &id, "KILL"]);
+    w.wait_stopped(&id);
+    // Stopped: the layer alone, read in a new user namespace with the container's mappings.
+    let diff = w.rt.path("diff.tar");
+    w.ok(&["commit", "--diff", &id, diff.to_str().unwrap()]);
+    let entries = tar_owners(&diff);
+    assert_eq!(owner(&entries, "owned"), "1000/1000");
+    assert_eq!(owner(&entries, "private/f"), "1000/1000");
+    owner(&entries, "bin/.wh.true");
+    owner(&entries, "etc/.wh..wh..opq");
+    w.ok(&["delete", &id]);
+    w.assert_clean(&id);
+}

@@ -149,7 +149,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         layers: st.layers.clone(),
         cgroup_path: st.cgroup_path.clone(),
         cgroup_ns,
-        rootless: !nix::unistd::geteuid().is_root(),
+        rootless: !crate::rootless::host_root(),
     };
     let launch = Launch {
         spec: &spec,

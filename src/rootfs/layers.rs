@@ -88,7 +88,7 @@ pub fn remove(layers: &Layers, maps: Option<&IdMaps>) -> Result<()> {
     match (remove_tree(&layers.dir), maps) {
         (Ok(()), _) => {}
         (Err(_), Some(maps)) if !nix::unistd::geteuid().is_root() => {
-            crate::userns::as_mapped_root(maps, || remove_tree(&layers.dir))?
+            crate::userns::as_root_in(crate::userns::Entry::New(maps), || remove_tree(&layers.dir))?
         }
         (Err(e), _) => return Err(e),
     }

@@ -31,7 +31,7 @@ pub struct RootPlan {
     /// The container's cgroup, for cgroup mounts without a cgroup namespace.
     pub cgroup_path: Option<PathBuf>,
     pub cgroup_ns: bool,
-    /// Built for a user, not root: in a user namespace the user owns.
+    /// Built for a user (or root of a non-initial user namespace): overlay gets `userxattr`.
     pub rootless: bool,
 }
 
