@@ -7,7 +7,8 @@
 //! Before forking into a container the runtime therefore re-executes itself from a detached,
 //! read-only bind mount of its own binary: every reference the container can reach is on that
 //! mount, and a write through it fails with EROFS. The mount belongs to no namespace, so no
-//! one can make it writable again.
+//! one can make it writable again. A user, who may not mount, re-executes from a memfd copy
+//! sealed against writes (runc's original fix).
 
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
@@ -34,7 +35,7 @@ pub fn ensure_read_only_exe() -> Result<()> {
     if reexecuted {
         bail!("/proc/self/exe is still writable after re-executing from a read-only mount");
     }
-    let tree = read_only_clone()?;
+    let tree = read_only_exe()?;
     std::env::set_var(MARKER, "1");
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()))
@@ -54,10 +55,44 @@ pub fn ensure_read_only_exe() -> Result<()> {
     Err(err).context("re-execute minirunc from its read-only mount")
 }
 
-/// Whether the running binary lies on a read-only mount (after the re-execution, or installed so).
+/// Whether the running binary lies on a read-only mount (after the re-execution, or installed so)
+/// or is a write-sealed memfd (the rootless re-execution).
 fn exe_is_read_only() -> Result<bool> {
     let st = nix::sys::statvfs::statvfs("/proc/self/exe").context("statvfs /proc/self/exe")?;
-    Ok(st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+        return Ok(true);
+    }
+    let exe = std::fs::File::open("/proc/self/exe").context("open /proc/self/exe")?;
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    Ok(seals >= 0 && seals & libc::F_SEAL_WRITE != 0)
+}
+
+/// The binary to re-execute: a read-only detached mount, or for a user who may not mount (no
+/// CAP_SYS_ADMIN) a sealed in-memory copy, which no one can write either.
+fn read_only_exe() -> Result<OwnedFd> {
+    match read_only_clone() {
+        Ok(fd) => Ok(fd),
+        Err(e) if nix::unistd::geteuid().is_root() => Err(e),
+        Err(_) => sealed_copy(),
+    }
+}
+
+/// A copy of the binary in a memfd sealed against any write, growth or shrinking.
+fn sealed_copy() -> Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let fd = unsafe { libc::memfd_create(c"minirunc".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("memfd_create for the runtime binary");
+    }
+    let mut copy = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut exe = std::fs::File::open("/proc/self/exe").context("open /proc/self/exe")?;
+    std::io::copy(&mut exe, &mut copy).context("copy the runtime binary into a memfd")?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("seal the memfd copy of the binary");
+    }
+    Ok(copy.into())
 }
 
 /// A detached bind mount of the binary (open_tree OPEN_TREE_CLONE), made read-only.

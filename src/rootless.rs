@@ -14,6 +14,12 @@ pub fn resolve(flag: Option<&str>) -> Result<bool> {
     }
 }
 
+/// Root of the initial user namespace: overlay's trusted.* attributes are for it alone (a
+/// user, or root of a user's namespace, gets `userxattr` mounts).
+pub fn host_root() -> bool {
+    nix::unistd::geteuid().is_root() && !in_child_user_namespace()
+}
+
 /// True inside a user namespace other than the initial one, whose uid_map is the identity of
 /// the whole 32-bit range.
 fn in_child_user_namespace() -> bool {

@@ -1,9 +1,13 @@
 //! Rootless mode as a real unprivileged user (the test user of tests/common/user.rs): the
-//! --rootless flag, where a user's state goes by default, and the refusal to run setuid.
+//! --rootless flag, where a user's state goes by default, the refusal to run setuid, and real
+//! containers run by the user: their lifecycle, single-id and multi-range mappings, no cgroup,
+//! the bad inputs, and that the user can remove everything afterwards.
 
 mod common;
-use common::{give_to_user, run_as_user, text, Sandbox, BIN};
-use std::path::Path;
+use common::{give_to_user, rootless_user, run_as_user, text, user_command, Sandbox, BIN};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A sandbox whose directory the test user owns, with its private XDG_RUNTIME_DIR and HOME.
 fn user_sandbox() -> Sandbox {
@@ -89,23 +93,6 @@ fn rootless_flag_values() {
 }
 
 #[test]
-fn creating_a_container_as_a_user_is_refused_clearly() {
-    let rt = user_sandbox();
-    let bundle = rt.bundle(&["--rootless"], |_| {});
-    give_to_user(&bundle);
-    let out = as_user(
-        &rt,
-        &["create", "--bundle", bundle.to_str().unwrap(), &rt.id()],
-    );
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("rootless containers are not supported yet"),
-        "{err}"
-    );
-}
-
-#[test]
 fn a_setuid_install_is_refused() {
     let rt = user_sandbox();
     let copy = rt.path("minirunc-setuid");
@@ -121,4 +108,399 @@ fn a_setuid_install_is_refused() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A user's world for real containers: the sandbox of `user_sandbox`, a busybox root the user
+/// owns (as an image in the user's storage would be), and on drop every container the user
+/// left force-deleted as that user.
+struct UserWorld {
+    rt: Sandbox,
+    rootfs: PathBuf,
+}
+
+impl UserWorld {
+    fn new() -> UserWorld {
+        let rt = user_sandbox();
+        let rootfs = rt.rootfs_copy("rootfs");
+        let (uid, gid) = rootless_user();
+        let st = std::process::Command::new("chown")
+            .args(["-R", &format!("{uid}:{gid}")])
+            .arg(&rootfs)
+            .status()
+            .unwrap();
+        assert!(st.success(), "chown -R the rootfs: {st}");
+        UserWorld { rt, rootfs }
+    }
+
+    /// `minirunc ARGS` as the user, within the sandbox's deadline, with `extra` environment
+    /// after the default.
+    fn run_env(&self, args: &[&str], extra: &[(&str, &Path)]) -> std::process::Output {
+        let mut env = user_env(&self.rt);
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_path_buf())));
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        self.rt.output(user_command(BIN, args, &env))
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_env(args, &[])
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "minirunc {args:?} as the user failed ({}): {}{}",
+            out.status,
+            text(&out.stderr),
+            text(&out.stdout)
+        );
+        text(&out.stdout)
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "minirunc {args:?} as the user succeeded: {}",
+            text(&out.stdout)
+        );
+        text(&out.stderr)
+    }
+
+    /// The config `spec --rootless` writes for the user, on the user's root, running `args`,
+    /// after `edit`; returns the bundle.
+    fn bundle(&self, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let dir = self.rt.path(&format!("bundle-{}", common::next()));
+        std::fs::create_dir(&dir).unwrap();
+        give_to_user(&dir);
+        self.ok(&["spec", "--rootless", "--bundle", dir.to_str().unwrap()]);
+        let path = dir.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = json!(args);
+        c["root"]["path"] = self.rootfs.to_str().unwrap().into();
+        c["root"]["readonly"] = false.into();
+        edit(&mut c);
+        std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        dir
+    }
+
+    fn wait_stopped(&self, id: &str) {
+        let stopped = common::eventually(Duration::from_secs(10), || {
+            self.ok(&["state", id]).contains("\"stopped\"")
+        });
+        assert!(stopped, "{id} did not stop");
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.rt.path("xdg/minirunc")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.rt.path("home/.local/share/minirunc")
+    }
+
+    /// Nothing of the user's containers is left: no state, no layers, no process.
+    fn assert_clean(&self, id: &str) {
+        for dir in [self.state_dir(), self.data_dir()] {
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "{id}: left in {}: {left:?}", dir.display());
+        }
+        let gone = common::eventually(Duration::from_secs(3), || {
+            common::processes_naming(id).is_empty()
+        });
+        assert!(
+            gone,
+            "{id}: processes left: {:?}",
+            common::processes_naming(id)
+        );
+    }
+}
+
+impl Drop for UserWorld {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(self.state_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            self.run(&["delete", "--force", &id]);
+        }
+    }
+}
+
+/// Maps container ids 0 to the user and 1..65537 to the user's subordinate range (useradd gave
+/// the test user one), with what a container needs to chown: CAP_CHOWN and friends.
+fn multi_range(c: &mut Value) {
+    let (uid, gid) = rootless_user();
+    let (sub_uid, sub_gid) = (subordinate("/etc/subuid"), subordinate("/etc/subgid"));
+    c["linux"]["uidMappings"] = json!([
+        {"containerID": 0, "hostID": uid, "size": 1},
+        {"containerID": 1, "hostID": sub_uid, "size": 65536},
+    ]);
+    c["linux"]["gidMappings"] = json!([
+        {"containerID": 0, "hostID": gid, "size": 1},
+        {"containerID": 1, "hostID": sub_gid, "size": 65536},
+    ]);
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_SETUID",
+        "CAP_SETGID"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        c["process"]["capabilities"][set] = caps.clone();
+    }
+}
+
+/// The first id of the test user's range in /etc/subuid or /etc/subgid.
+fn subordinate(file: &str) -> u32 {
+    let text = std::fs::read_to_string(file).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{}:", common::ROOTLESS_USER)))
+        .unwrap_or_else(|| panic!("{file} has no range for {}", common::ROOTLESS_USER));
+    line.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_user_runs_a_container_through_its_whole_lifecycle() {
+    let w = UserWorld::new();
+    let (uid, _) = rootless_user();
+    let bundle = w.bundle(&["sh", "-c", "echo made > /made; exec sleep 1000"], |_| {});
+    let id = w.rt.id();
+    w.ok(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    let st: Value = serde_json::from_str(&w.ok(&["state", &id])).unwrap();
+    assert_eq!(st["status"], "created");
+    w.ok(&["start", &id]);
+    let seen = w.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; cat /made",
+    ]);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines[0], "0", "{seen}");
+    let map: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(map, ["0", &uid.to_string(), "1"], "{seen}");
+    assert_eq!(lines[2], "made", "{seen}");
+    // Devices are the host's nodes bound in (no mknod in a user namespace): they work.
+    w.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c1 /dev/zero | wc -c",
+    ]);
+    assert!(w.ok(&["list"]).contains(&id));
+    w.ok(&["kill", &id, "KILL"]);
+    w.wait_stopped(&id);
+    w.ok(&["delete", &id]);
+    w.assert_clean(&id);
+}
+
+#[test]
+fn a_user_runs_a_container_in_the_foreground() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(
+        &["sh", "-c", "id -u; cat /proc/self/gid_map; exit 3"],
+        |_| {},
+    );
+    let id = w.rt.id();
+    let out = w.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (_, gid) = rootless_user();
+    assert!(stdout.starts_with("0\n"), "{stdout}");
+    let map: Vec<&str> = stdout.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(map, ["0", &gid.to_string(), "1"], "{stdout}");
+    w.assert_clean(&id);
+}
+
+#[test]
+fn without_a_cgroup_the_cgroup_verbs_say_so() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["sleep", "1000"], |_| {});
+    let id = w.rt.id();
+    w.ok(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]);
+    for verb in [vec!["pause", &id], vec!["ps", &id]] {
+        let err = w.fails(&verb);
+        assert!(
+            err.contains("has no cgroup") && err.contains(verb[0]),
+            "{err}"
+        );
+    }
+    let err = w.fails(&["kill", "--all", &id, "TERM"]);
+    assert!(
+        err.contains("has no cgroup") && err.contains("kill --all"),
+        "{err}"
+    );
+    // SIGKILL to init ends its whole pid namespace: that --all needs no cgroup.
+    w.ok(&["kill", "--all", &id, "KILL"]);
+    w.wait_stopped(&id);
+    w.ok(&["delete", &id]);
+    w.assert_clean(&id);
+}
+
+#[test]
+fn resources_a_user_cannot_apply_are_named() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["true"], |c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 10},
+            "devices": [{"allow": false, "access": "rwm"}]});
+    });
+    let id = w.rt.id();
+    let err = w.fails(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("linux.resources.memory") && err.contains("linux.resources.pids"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("devices"),
+        "device rules are not applied rootless: {err}"
+    );
+    w.assert_clean(&id);
+    // Device rules alone are skipped, as runc does.
+    let bundle = w.bundle(&["true"], |c| {
+        c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    });
+    w.ok(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    w.assert_clean(&id);
+}
+
+#[test]
+fn multi_range_mappings_go_through_newuidmap() {
+    let w = UserWorld::new();
+    let script = "cat /proc/self/uid_map; echo x > /owned; chown 1000:1000 /owned; \
+                  mkdir /private; echo y > /private/f; chown -R 1000:1000 /private; \
+                  chmod 700 /private; ls -ln /owned";
+    let bundle = w.bundle(&["sh", "-c", script], multi_range);
+    let id = w.rt.id();
+    w.ok(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    w.ok(&["start", &id]);
+    let st: Value = serde_json::from_str(&w.ok(&["state", &id])).unwrap();
+    let upper = PathBuf::from(st["rootfsWrites"].as_str().unwrap());
+    w.wait_stopped(&id);
+    // Id 1000 inside is the 1000th id of the user's subordinate range on the host.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(upper.join("owned")).unwrap();
+    let sub = subordinate("/etc/subuid");
+    assert_eq!(
+        meta.uid(),
+        sub + 999,
+        "owner on the host of a file chowned to 1000 inside"
+    );
+    assert_eq!(meta.gid(), subordinate("/etc/subgid") + 999);
+    let private = std::fs::metadata(upper.join("private")).unwrap();
+    assert_eq!((private.uid(), private.mode() & 0o777), (sub + 999, 0o700));
+    // The user removes what the container's ids own, with no help from root.
+    w.ok(&["delete", &id]);
+    w.assert_clean(&id);
+}
+
+#[test]
+fn a_multi_range_mapping_without_newuidmap_is_refused_clearly() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["true"], multi_range);
+    let id = w.rt.id();
+    let empty = w.rt.path("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let out = w.run_env(
+        &["create", "--bundle", bundle.to_str().unwrap(), &id],
+        &[("PATH", &empty)],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("linux.uidMappings") && err.contains("newuidmap") && err.contains("uidmap"),
+        "{err}"
+    );
+    w.assert_clean(&id);
+}
+
+#[test]
+fn a_range_the_user_does_not_own_is_refused_clearly() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["true"], |c| {
+        multi_range(c);
+        c["linux"]["uidMappings"][1]["hostID"] = 4_000_000.into();
+    });
+    let id = w.rt.id();
+    let err = w.fails(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("linux.uidMappings") && err.contains("4000000") && err.contains("/etc/subuid"),
+        "{err}"
+    );
+    w.assert_clean(&id);
+}
+
+/// `tar -tv --numeric-owner` of `archive`: (owner "uid/gid", path) per entry.
+fn tar_owners(archive: &Path) -> Vec<(String, String)> {
+    let out = std::process::Command::new("tar")
+        .args(["-tvf"])
+        .arg(archive)
+        .arg("--numeric-owner")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[5].trim_start_matches("./").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_user_commits_a_rootless_copy_on_write_container() {
+    let w = UserWorld::new();
+    let script = "echo x > /owned; chown 1000:1000 /owned; mkdir /private; echo y > /private/f; \
+                  chown -R 1000:1000 /private; chmod 700 /private; rm /bin/true; \
+                  rm -r /etc; mkdir /etc; echo new > /etc/only; exec sleep 1000";
+    let bundle = w.bundle(&["sh", "-c", script], multi_range);
+    let id = w.rt.id();
+    w.ok(&["run", "-d", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(common::eventually(Duration::from_secs(10), || {
+        w.run(&["exec", &id, "test", "-e", "/etc/only"])
+            .status
+            .success()
+    }));
+    // Running: read in the container's user namespace, the whole tree.
+    let tree = w.rt.path("tree.tar");
+    w.ok(&["commit", &id, tree.to_str().unwrap()]);
+    let entries = tar_owners(&tree);
+    let owner = |list: &[(String, String)], path: &str| {
+        list.iter()
+            .find(|(_, p)| p == path)
+            .unwrap_or_else(|| panic!("{path} not in {list:?}"))
+            .0
+            .clone()
+    };
+    assert_eq!(owner(&entries, "owned"), "1000/1000");
+    assert_eq!(owner(&entries, "private/f"), "1000/1000");
+    assert!(
+        !entries.iter().any(|(_, p)| p == "bin/true"),
+        "a removed file was committed"
+    );
+    w.ok(&["kill", &id, "KILL"]);
+    w.wait_stopped(&id);
+    // Stopped: the layer alone, read in a new user namespace with the container's mappings.
+    let diff = w.rt.path("diff.tar");
+    w.ok(&["commit", "--diff", &id, diff.to_str().unwrap()]);
+    let entries = tar_owners(&diff);
+    assert_eq!(owner(&entries, "owned"), "1000/1000");
+    assert_eq!(owner(&entries, "private/f"), "1000/1000");
+    owner(&entries, "bin/.wh.true");
+    owner(&entries, "etc/.wh..wh..opq");
+    w.ok(&["delete", &id]);
+    w.assert_clean(&id);
 }

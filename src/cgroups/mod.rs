@@ -169,6 +169,15 @@ impl Cgroup {
         }
     }
 
+    /// Whether the caller may create this cgroup in every hierarchy: the directory, or its
+    /// nearest existing parent, is writable (a delegated cgroup).
+    pub fn writable_by_caller(&self) -> bool {
+        self.dirs().iter().all(|dir| {
+            let existing = dir.ancestors().find(|d| d.exists());
+            existing.is_some_and(|d| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok())
+        })
+    }
+
     /// Moves process `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         self.add_pid_outside_v2(pid)?;

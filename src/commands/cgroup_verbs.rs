@@ -5,7 +5,8 @@ use std::io::Write;
 
 use crate::cgroups::Cgroup;
 use crate::cli::PsArgs;
-use crate::container::{self, cgroup::of_state, Paths};
+use crate::container::cgroup::{missing, of_state};
+use crate::container::{self, Paths};
 use crate::state::{self, Lock, Status};
 
 /// The container's cgroup, if its status is one of `allowed`; otherwise the error `refusal`.
@@ -13,6 +14,7 @@ use crate::state::{self, Lock, Status};
 pub(super) fn cgroup_if(
     paths: &Paths,
     id: &str,
+    verb: &str,
     allowed: &[Status],
     refusal: &str,
 ) -> Result<(Cgroup, Lock)> {
@@ -21,18 +23,30 @@ pub(super) fn cgroup_if(
     if !allowed.contains(&container::status_of(paths, &st)) {
         bail!("{refusal}");
     }
-    let cg = of_state(&st).with_context(|| format!("container {id:?} has no cgroup"))?;
+    let cg = of_state(&st).ok_or_else(|| missing(id, verb))?;
     Ok((cg, lock))
 }
 
 pub fn pause(paths: &Paths, id: &str) -> Result<i32> {
-    let (cg, _lock) = cgroup_if(paths, id, &[Status::Running], "container not running")?;
+    let (cg, _lock) = cgroup_if(
+        paths,
+        id,
+        "pause",
+        &[Status::Running],
+        "container not running",
+    )?;
     cg.freeze().with_context(|| format!("pause {id}"))?;
     Ok(0)
 }
 
 pub fn resume(paths: &Paths, id: &str) -> Result<i32> {
-    let (cg, _lock) = cgroup_if(paths, id, &[Status::Paused], "container not paused")?;
+    let (cg, _lock) = cgroup_if(
+        paths,
+        id,
+        "resume",
+        &[Status::Paused],
+        "container not paused",
+    )?;
     cg.thaw().with_context(|| format!("resume {id}"))?;
     Ok(0)
 }
@@ -41,7 +55,7 @@ pub fn resume(paths: &Paths, id: &str) -> Result<i32> {
 /// options (default -ef) and keeps the header plus the rows of those pids, as runc does.
 pub fn ps(paths: &Paths, a: &PsArgs) -> Result<i32> {
     let st = container::load(paths, &a.id)?;
-    let cg = of_state(&st).context("container not running")?;
+    let cg = of_state(&st).ok_or_else(|| missing(&a.id, "ps"))?;
     let pids = cg.pids()?;
     let mut out = std::io::stdout().lock();
     if a.format == "json" {

@@ -8,7 +8,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::CommitArgs;
 use crate::commit::{commit_container, parse_image_name, Commit, CommitOptions, Compression};
-use crate::container::Paths;
+use crate::container::{self, Paths};
+use crate::idmap::IdMaps;
+use crate::state::Status;
+use crate::userns::{self, Entry};
 
 pub fn commit(paths: &Paths, a: &CommitArgs) -> Result<i32> {
     let what = match (a.diff, a.format.as_str(), &a.name) {
@@ -34,18 +37,40 @@ pub fn commit(paths: &Paths, a: &CommitArgs) -> Result<i32> {
         progress: true,
         ..Default::default()
     };
+    let commit = |out: &File| {
+        as_container_root(paths, &a.id, || {
+            commit_container(paths, &a.id, &what, out, &opts)
+        })
+    };
     if a.output.as_os_str() == "-" {
         if std::io::stdout().is_terminal() {
             bail!("refusing to write an archive to a terminal: redirect stdout or name a file");
         }
         let out = File::from(nix::unistd::dup(std::io::stdout()).context("dup stdout")?);
-        commit_container(paths, &a.id, &what, out, &opts)?;
+        commit(&out)?;
     } else {
-        write_atomically(&a.output, |out| {
-            commit_container(paths, &a.id, &what, out, &opts)
-        })?;
+        write_atomically(&a.output, commit)?;
     }
     Ok(0)
+}
+
+/// A user reads a container's files as the container's root: in its user namespace while it
+/// runs, else in a new one with its mappings. The files of its other ids are then readable,
+/// and their owners are the ids the container gave them, which the image must record.
+fn as_container_root(paths: &Paths, id: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return work();
+    }
+    let st = container::load(paths, id)?;
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_str(st.config.get()).context("the saved config.json")?;
+    let Some(maps) = IdMaps::of(&spec) else {
+        return work();
+    };
+    match container::status_of(paths, &st) {
+        Status::Stopped => userns::as_root_in(Entry::New(&maps), work),
+        _ => userns::as_root_in(Entry::Join(st.pid), work),
+    }
 }
 
 /// Writes to a temp file next to `path` and renames it into place: an interrupted or failed

@@ -31,7 +31,7 @@ const LIVE: [Status; 3] = [Status::Created, Status::Running, Status::Paused];
 
 pub fn events(paths: &Paths, a: &EventsArgs) -> Result<i32> {
     let interval = parse_duration(&a.interval)?;
-    let (cg, lock) = cgroup_if(paths, &a.id, &LIVE, "container not running")?;
+    let (cg, lock) = cgroup_if(paths, &a.id, "events", &LIVE, "container not running")?;
     drop(lock);
     let mut out = std::io::stdout().lock();
     if a.stats {

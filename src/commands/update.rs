@@ -21,7 +21,7 @@ pub fn update(paths: &Paths, a: &UpdateArgs) -> Result<i32> {
         serde_json::from_value(given).context("update: parse the LinuxResources JSON")?;
     let wanted = serde_json::from_value(runc_subset(&serde_json::to_value(&given)?))?;
     let live = [Status::Created, Status::Running, Status::Paused];
-    let (cg, _lock) = cgroup_if(paths, &a.id, &live, "container not running")?;
+    let (cg, _lock) = cgroup_if(paths, &a.id, "update", &live, "container not running")?;
     cg.apply(&wanted)
         .with_context(|| format!("update container {}", a.id))?;
     Ok(0)

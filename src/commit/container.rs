@@ -202,7 +202,11 @@ impl ReadOnlyOverlay {
             .chain(layers.lowers.iter().map(PathBuf::as_path))
             .map(escape_layer)
             .collect();
-        let data = format!("lowerdir={}", lowers.join(":"));
+        let mut data = format!("lowerdir={}", lowers.join(":"));
+        // A user's layers keep overlay's marks in user.overlay.* (see `rootfs::prepare`).
+        if !crate::rootless::host_root() {
+            data.push_str(",userxattr");
+        }
         let target = layers.dir.join("merged");
         mount(
             Some("overlay"),

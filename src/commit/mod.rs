@@ -9,7 +9,8 @@
 //! - Mount points are cut: anything on another mount than the walked root, and every path in
 //!   `skip`, is left out; when it is a directory it stays as an empty directory (owner and mode
 //!   as seen), so the image keeps `/proc`, `/sys`, a volume's mount point.
-//! - overlay's own `trusted.overlay.*` xattrs are never copied.
+//! - overlay's own `trusted.overlay.*` xattrs (`user.overlay.*` when a user commits) are never
+//!   copied.
 //! - A file that shrinks while being read is padded with zeros, one that grows is cut at the
 //!   size seen at stat time, one deleted meanwhile is left out: the archive stays valid while
 //!   the container runs (it then holds what was on disk at the time, file by file).
@@ -108,7 +109,7 @@ pub fn write_tree<W: Write + Send>(
 }
 
 /// Writes the changes held in an overlay upper dir as an OCI layer: whiteouts (char device
-/// 0/0, or a file with `trusted.overlay.whiteout`) become `.wh.<name>`, opaque directories
+/// 0/0, or a file with `trusted.overlay.whiteout`; `user.` as a user) become `.wh.<name>`, opaque directories
 /// (`trusted.overlay.opaque=y`) get a `.wh..wh..opq` entry.
 ///
 /// The overlay must have been mounted with `redirect_dir=off` and `metacopy=off` (the

@@ -17,12 +17,11 @@ use tar::{EntryType, Header};
 
 use super::progress::Progress;
 use super::walk::{Entry, Visitor};
-use super::xattr::{Target, Xattrs};
+use super::xattr::{overlay_prefix, Target, Xattrs};
 use super::{CommitOptions, Summary};
 
 const OUT_BUFFER: usize = 1 << 20;
 const COPY_BUFFER: usize = 256 << 10;
-const OVERLAY_XATTR: &[u8] = b"trusted.overlay.";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 
@@ -205,7 +204,7 @@ impl<'w> TarSink<'w> {
             );
         }
         for (name, value) in self.xattrs.iter() {
-            if name.starts_with(OVERLAY_XATTR) {
+            if name.starts_with(overlay_prefix()) {
                 continue;
             }
             let mut key = b"SCHILY.xattr.".to_vec();
@@ -249,11 +248,11 @@ impl<'w> TarSink<'w> {
         let st = e.stat;
         let device_whiteout = st.kind() == libc::S_IFCHR && st.rdev == (0, 0);
         let xattr_whiteout =
-            st.kind() == libc::S_IFREG && self.xattrs.get(b"trusted.overlay.whiteout").is_some();
-        if self.xattrs.get(b"trusted.overlay.redirect").is_some() {
+            st.kind() == libc::S_IFREG && self.xattrs.overlay("whiteout").is_some();
+        if self.xattrs.overlay("redirect").is_some() {
             bail!("redirected directory (mount the overlay with redirect_dir=off)");
         }
-        if self.xattrs.get(b"trusted.overlay.metacopy").is_some() {
+        if self.xattrs.overlay("metacopy").is_some() {
             bail!("metadata-only copy-up (mount the overlay with metacopy=off)");
         }
         if !(device_whiteout || xattr_whiteout) {
@@ -300,7 +299,7 @@ impl Visitor for TarSink<'_> {
         self.summary.entries += 1;
         if self.mode == Mode::Diff
             && kind == libc::S_IFDIR
-            && self.xattrs.get(b"trusted.overlay.opaque") == Some(b"y")
+            && self.xattrs.overlay("opaque") == Some(b"y")
         {
             self.write_marker(e.rel, OPAQUE_MARKER, e)?;
         }

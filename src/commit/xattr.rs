@@ -55,6 +55,22 @@ impl Xattrs {
     pub(crate) fn get(&self, name: &[u8]) -> Option<&[u8]> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+
+    /// overlay's own attribute `key` (e.g. `opaque`), under `overlay_prefix`.
+    pub(crate) fn overlay(&self, key: &str) -> Option<&[u8]> {
+        let mut name = overlay_prefix().to_vec();
+        name.extend_from_slice(key.as_bytes());
+        self.get(&name)
+    }
+}
+
+/// Where overlay keeps its own attributes: `trusted.overlay.` on root's mounts, `user.overlay.`
+/// on a user's (`userxattr`; root's containers may set those themselves, so not for root).
+pub(crate) fn overlay_prefix() -> &'static [u8] {
+    match crate::rootless::host_root() {
+        true => b"trusted.overlay.",
+        false => b"user.overlay.",
+    }
 }
 
 /// Calls `op` with `buf` grown until the result fits (sizes can change between calls).

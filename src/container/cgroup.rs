@@ -1,7 +1,7 @@
 //! The container's cgroup as the lifecycle sees it: which one, and the device rules every
 //! container needs in addition to the spec's (runc allows the same defaults).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use oci_spec::runtime::{
     LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources, Spec,
 };
@@ -21,6 +21,57 @@ pub fn for_spec(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup> {
         return Cgroup::new(Some(&path), id);
     }
     Cgroup::new(path, id)
+}
+
+/// The cgroup `create` makes, or None for a user who cannot create it (no delegated, writable
+/// cgroup: a user on a v1 or hybrid host). As runc, that is silent unless the spec asks for
+/// resources, which then cannot be applied: an error naming them.
+pub fn for_create(spec: &Spec, id: &str, systemd: bool) -> Result<Option<Cgroup>> {
+    let cgroup = for_spec(spec, id, systemd)?;
+    if nix::unistd::geteuid().is_root() || cgroup.writable_by_caller() {
+        return Ok(Some(cgroup));
+    }
+    let asked = requested_resources(spec)?;
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    bail!(
+        "rootless: {} cannot be applied: user {} may not create the cgroup {} (no delegated \
+         cgroup on this host); remove them from config.json",
+        asked.join(", "),
+        nix::unistd::geteuid(),
+        cgroup.path().display()
+    )
+}
+
+/// The `linux.resources` fields the spec sets, device rules aside (never applied rootless).
+fn requested_resources(spec: &Spec) -> Result<Vec<String>> {
+    let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let Some(res) = res else {
+        return Ok(Vec::new());
+    };
+    let serde_json::Value::Object(fields) = serde_json::to_value(res)? else {
+        return Ok(Vec::new());
+    };
+    let empty = |v: &serde_json::Value| {
+        v.is_null()
+            || v.as_object().is_some_and(|o| o.is_empty())
+            || v.as_array().is_some_and(|a| a.is_empty())
+    };
+    Ok(fields
+        .iter()
+        .filter(|(k, v)| *k != "devices" && !empty(v))
+        .map(|(k, _)| format!("linux.resources.{k}"))
+        .collect())
+}
+
+/// Why `verb` cannot act on a container that has no cgroup (a user's, on a host without a
+/// delegated cgroup).
+pub fn missing(id: &str, verb: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "container {id:?} has no cgroup (created rootless on a host without a cgroup the user \
+         may write): {verb} needs one"
+    )
 }
 
 pub fn of_state(st: &State) -> Option<Cgroup> {
@@ -69,6 +120,11 @@ pub fn resources(spec: &Spec) -> Result<Option<LinuxResources>> {
     let Some(mut res) = linux.resources().clone() else {
         return Ok(None);
     };
+    // A user's container gets only the device nodes the user already may open (bound from the
+    // host), and a user may not attach device programs: no rules, as runc.
+    if !nix::unistd::geteuid().is_root() {
+        res.set_devices(None);
+    }
     let mut rules = res.devices().clone().unwrap_or_default();
     if !rules.is_empty() {
         rules.push(rule(LinuxDeviceType::C, None, None, "m")?);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::Paths;
 use crate::cgroups::Cgroup;
+use crate::idmap::IdMaps;
 use crate::process::{self, Launch, Role};
 use crate::rootfs::{layers, RootPlan};
 use crate::state::{self, HostRoot, Layers, Lock, State, Status, EXEC_FIFO};
@@ -48,7 +49,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         .with_context(|| format!("--bundle {}", opts.bundle.display()))?;
     let (spec, raw) = spec::load(&bundle)?;
     spec::validate(&spec, true)?;
-    let idmaps = crate::rootfs::idmap::requested(&spec, &raw)?;
+    let idmaps = crate::rootfs::idmapped::requested(&spec, &raw)?;
     let rootfs = spec::rootfs_path(&spec, &bundle)?;
     let process = spec.process().as_ref().context("process: missing")?;
     let mut ours = None;
@@ -81,6 +82,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         dir: dir.clone(),
         layers: None,
         host_root: None,
+        maps: IdMaps::of(&spec),
         cgroup: None,
         init_pid: None,
     };
@@ -98,7 +100,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         }),
         false => None,
     };
-    let cgroup = super::cgroup::for_spec(&spec, id, opts.systemd_cgroup)?;
+    let cgroup = super::cgroup::for_create(&spec, id, opts.systemd_cgroup)?;
     let mut st = State {
         oci_version: crate::SPEC_VERSION.to_string(),
         id: id.to_string(),
@@ -112,19 +114,25 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
             .unwrap_or_default(),
         init_start_time: 0,
         phase: Status::Creating,
-        cgroup_path: Some(cgroup.path().to_path_buf()),
+        cgroup_path: cgroup.as_ref().map(|c| c.path().to_path_buf()),
         layers,
         host_root: None,
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
     undo.layers = st.layers.clone();
-    undo.cgroup = Some(cgroup);
+    undo.cgroup = cgroup;
     if let Some(l) = &st.layers {
-        layers::create(l, crate::namespaces::host_ids_of_root(&spec))?;
+        // A user's layers are the user's: rootless overlay (userxattr) needs no chown.
+        let owner = crate::rootless::host_root()
+            .then(|| crate::namespaces::host_ids_of_root(&spec))
+            .flatten();
+        layers::create(l, owner)?;
     }
-    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
-    cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
+    let cgroup = undo.cgroup.as_ref();
+    if let Some(cg) = cgroup {
+        cg.create(super::cgroup::resources(&spec)?.as_ref())?;
+    }
     let fifo = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("create the exec fifo")?;
     let exec_fifo = nix::fcntl::open(
@@ -162,7 +170,8 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         cgroup_path: st.cgroup_path.clone(),
         cgroup_ns: has_ns(LinuxNamespaceType::Cgroup),
         mount_ns,
-        idmaps: crate::rootfs::idmap::detached_trees(&spec, &bundle, &idmaps)?,
+        idmaps: crate::rootfs::idmapped::detached_trees(&spec, &bundle, &idmaps)?,
+        rootless: !crate::rootless::host_root(),
     };
     let launch = Launch {
         spec: &spec,
@@ -206,7 +215,10 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
 }
 
 /// A create whose processes hit the memory limit fails with a bare SIGKILL: name the limit.
-fn explain_oom(err: anyhow::Error, spec: &Spec, cgroup: &Cgroup) -> anyhow::Error {
+fn explain_oom(err: anyhow::Error, spec: &Spec, cgroup: Option<&Cgroup>) -> anyhow::Error {
+    let Some(cgroup) = cgroup else {
+        return err;
+    };
     let limit = spec
         .linux()
         .as_ref()
@@ -225,12 +237,12 @@ fn explain_oom(err: anyhow::Error, spec: &Spec, cgroup: &Cgroup) -> anyhow::Erro
 struct CreateRuntime<'a> {
     spec: &'a oci_spec::runtime::Spec,
     state: &'a State,
-    cgroup: &'a crate::cgroups::Cgroup,
+    cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 impl process::Runtime for CreateRuntime<'_> {
     fn cgroup(&self) -> Option<&crate::cgroups::Cgroup> {
-        Some(self.cgroup)
+        self.cgroup
     }
 
     fn has_create_hooks(&self) -> bool {
@@ -313,6 +325,8 @@ struct Undo {
     dir: PathBuf,
     layers: Option<Layers>,
     host_root: Option<HostRoot>,
+    /// The container's id mappings, to remove a user's layers.
+    maps: Option<IdMaps>,
     cgroup: Option<crate::cgroups::Cgroup>,
     init_pid: Option<i32>,
 }
@@ -351,7 +365,7 @@ impl Drop for Undo {
             }
         }
         if let Some(l) = &self.layers {
-            if let Err(e) = layers::remove(l) {
+            if let Err(e) = layers::remove(l, self.maps.as_ref()) {
                 crate::logging::warn(&format!("cleanup after a failed create: {e:#}"));
             }
         }

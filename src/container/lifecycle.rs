@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::{hook_state, wait_gone, Paths};
+use crate::idmap::IdMaps;
 use crate::rootfs::layers;
 use crate::state::{self, Lock, State, Status, EXEC_FIFO};
 use crate::{fsutil, hooks};
@@ -83,8 +84,12 @@ pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
         bail!("container not running");
     }
     if all {
-        if let Some(cg) = super::cgroup::of_state(&st) {
-            return cg.kill_all(sig);
+        match super::cgroup::of_state(&st) {
+            Some(cg) => return cg.kill_all(sig),
+            // Init's SIGKILL ends every process of its pid namespace: the same as --all.
+            None if sig == Signal::SIGKILL && own_pid_namespace(&st)? => {}
+            None if status == Status::Stopped => return Ok(()),
+            None => return Err(super::cgroup::missing(id, "kill --all")),
         }
     }
     // pid 0 would signal our own process group.
@@ -96,6 +101,16 @@ pub fn kill(paths: &Paths, id: &str, signal: &str, all: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the container has a pid namespace of its own (not joined by path).
+fn own_pid_namespace(st: &State) -> Result<bool> {
+    let spec = st.spec()?;
+    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone());
+    Ok(nss
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()))
 }
 
 /// The container's lock and its state as of holding it (a create or delete that held the lock
@@ -170,10 +185,11 @@ fn delete_locked(paths: &Paths, dir: &Path, st: State, force: bool, _lock: Lock)
     if let Some(h) = &st.host_root {
         crate::rootfs::detach_host_root(h)?;
     }
-    if let Some(l) = &st.layers {
-        layers::remove(l)?;
-    }
     let spec = st.spec();
+    if let Some(l) = &st.layers {
+        let maps = spec.as_ref().ok().and_then(IdMaps::of);
+        layers::remove(l, maps.as_ref())?;
+    }
     remove_state_dir(dir)?;
     if let Ok(spec) = spec {
         if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
-use nix::unistd::{fork, ForkResult, Gid, Uid};
+use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -62,12 +62,17 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
         (Role::Init { .. }, Some(offsets)) => Some((namespaces::open_time_offsets()?, offsets)),
         _ => None,
     };
-    // The runtime's memory must not be readable from the container while it is mapped here.
-    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl PR_SET_DUMPABLE: errno {e}"))?;
     let nss = linux.namespaces().as_deref().unwrap_or_default();
+    let new_user = matches!(launch.role, Role::Init { .. }) && namespaces::new_user_ns(nss);
+    // A user's runtime writes the maps (or has newuidmap do it) as that user, who must own
+    // /proc/<pid>, which a non-dumpable process's is not: stay dumpable until then. That user
+    // could trace this process anyway; root's runtime must not be readable from the container.
+    let defer_undumpable = new_user && !nix::unistd::geteuid().is_root();
+    if !defer_undumpable {
+        set_undumpable()?;
+    }
     match launch.role {
         Role::Init { .. } => {
-            let new_user = namespaces::new_user_ns(nss);
             if new_user {
                 unshare(CloneFlags::CLONE_NEWUSER).context("unshare the user namespace")?;
                 chan.send(&Message::UserNsCreated)?;
@@ -77,8 +82,11 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
                 }
             }
             chan.expect(&Message::Proceed)?;
+            if defer_undumpable {
+                set_undumpable()?;
+            }
             if new_user {
-                become_root()?;
+                crate::userns::become_root()?;
             }
             namespaces::enter_all(nss)?;
             if let Some((file, offsets)) = time_offsets {
@@ -91,6 +99,11 @@ fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The runtime's memory must not be readable from the container while it is mapped here.
+fn set_undumpable() -> Result<()> {
+    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl PR_SET_DUMPABLE: errno {e}"))
 }
 
 /// Close every fd the runtime had open except the ones the child needs, first thing: the
@@ -126,14 +139,6 @@ fn close_inherited(launch: &Launch, chan: &Channel) -> Result<()> {
         first = fd.saturating_add(1);
     }
     Ok(())
-}
-
-/// Inside a fresh user namespace: become its root (uid/gid 0 as mapped).
-fn become_root() -> Result<()> {
-    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-        .context("setresgid 0 in the user namespace")?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-        .context("setresuid 0 in the user namespace")
 }
 
 /// Join every namespace of the running container: open them all first (the mount namespace
@@ -172,7 +177,7 @@ fn join_container(init_pid: i32, types: impl Iterator<Item = LinuxNamespaceType>
         nix::sched::setns(f, namespaces::flag(*t))
             .with_context(|| format!("join the container's {t:?} namespace"))?;
         if *t == LinuxNamespaceType::User {
-            become_root()?;
+            crate::userns::become_root()?;
         }
     }
     if let Some(root) = root {

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
-use oci_spec::runtime::{LinuxIdMapping, Process, Spec};
+use oci_spec::runtime::{Process, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::cgroups::Cgroup;
@@ -119,8 +119,11 @@ fn drive(
     if matches!(launch.role, Role::Init { .. }) && crate::namespaces::new_user_ns(namespaces) {
         chan.expect(&Message::UserNsCreated)?;
         let linux = linux.context("linux: missing")?;
-        write_id_map(intermediate, "uid_map", linux.uid_mappings().as_deref())?;
-        write_id_map(intermediate, "gid_map", linux.gid_mappings().as_deref())?;
+        crate::idmap::write(
+            intermediate,
+            linux.uid_mappings().as_deref().unwrap_or_default(),
+            linux.gid_mappings().as_deref().unwrap_or_default(),
+        )?;
     }
     chan.send(&Message::Proceed)?;
     let pid = match chan.recv()? {
@@ -230,17 +233,6 @@ fn take_fd(pid: i32, fd: i32) -> Result<OwnedFd> {
             .context("pidfd_getfd of the seccomp notify fd");
     }
     Ok(unsafe { OwnedFd::from_raw_fd(got as i32) })
-}
-
-pub(crate) fn write_id_map(pid: Pid, file: &str, maps: Option<&[LinuxIdMapping]>) -> Result<()> {
-    let text: String = maps
-        .unwrap_or_default()
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, &text)
-        .with_context(|| format!("write {path} ({})", text.trim().replace('\n', ", ")))
 }
 
 /// "was killed by SIGKILL" or "exited with status N", for a child that closed the channel early.

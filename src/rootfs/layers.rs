@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::{is_mount_point, remove_tree};
+use crate::idmap::IdMaps;
 use crate::state::Layers;
 
 /// Annotation forcing the mode: "cow" or "direct".
@@ -87,8 +88,17 @@ pub fn create(layers: &Layers, owner: Option<(u32, u32)>) -> Result<()> {
 
 /// Remove the container's layers. The merged dir must not be mounted here (it is only ever
 /// mounted inside the container's namespace); a volume mounted below it is never entered.
-pub fn remove(layers: &Layers) -> Result<()> {
-    remove_tree(&layers.dir)?;
+/// What a user cannot remove (files of the container's other ids, overlay's mode 000 work dir)
+/// goes as root of a user namespace with the container's `maps`; the plain attempt first needs
+/// no helper, so a create that failed on its mappings still cleans up.
+pub fn remove(layers: &Layers, maps: Option<&IdMaps>) -> Result<()> {
+    match (remove_tree(&layers.dir), maps) {
+        (Ok(()), _) => {}
+        (Err(_), Some(maps)) if !nix::unistd::geteuid().is_root() => {
+            crate::userns::as_root_in(crate::userns::Entry::New(maps), || remove_tree(&layers.dir))?
+        }
+        (Err(e), _) => return Err(e),
+    }
     if let Some(parent) = layers.dir.parent() {
         let _ = std::fs::remove_dir(parent); // only succeeds when no other container uses it
     }

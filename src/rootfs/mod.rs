@@ -6,7 +6,7 @@
 
 mod cgroupfs;
 mod devices;
-pub mod idmap;
+pub mod idmapped;
 pub mod layers;
 pub mod mounts;
 mod pivot;
@@ -38,6 +38,8 @@ pub struct RootPlan {
     pub mount_ns: bool,
     /// The detached idmapped clone of each idmapped mount's source, by index in `mounts`.
     pub idmaps: Vec<Option<OwnedFd>>,
+    /// Built for a user (or root of a non-initial user namespace): overlay gets `userxattr`.
+    pub rootless: bool,
 }
 
 /// The root propagation the spec asks for (`linux.rootfsPropagation`), applied to the new `/`
@@ -169,12 +171,17 @@ fn mount_root(plan: &RootPlan) -> Result<PathBuf> {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            let data = format!(
+            let mut data = format!(
                 "lowerdir={},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off",
                 lowers.join(":"),
                 layers.dir.join("upper").display(),
                 layers.dir.join("work").display()
             );
+            // Mounted in a user's user namespace, overlay may not set trusted.* xattrs: it
+            // keeps its opaque and whiteout marks in user.overlay.* (kernel 5.11+).
+            if plan.rootless {
+                data.push_str(",userxattr");
+            }
             mount(
                 Some("overlay"),
                 &merged,
@@ -216,7 +223,7 @@ fn mount_one(root: &OwnedFd, m: &Mount, plan: &RootPlan, idmap: Option<&OwnedFd>
         let kind = mounts::check_source(&source)?;
         let target = open_in_root(root.as_fd(), m.destination(), Some(kind))?;
         if let Some(tree) = idmap {
-            idmap::attach(tree, &target)?;
+            idmapped::attach(tree, &target)?;
         } else {
             let flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
             mount(

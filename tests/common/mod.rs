@@ -21,7 +21,7 @@ pub use {
     fs::{host_mounts, is_within, make_rootfs, remove_unless_mounted, rootfs, Mount, TempDir},
     leaks::{cgroup_dirs, processes_naming},
     sandbox::Sandbox,
-    user::{give_to_user, rootless_user, run_as_user, ROOTLESS_USER},
+    user::{give_to_user, rootless_user, run_as_user, user_command, ROOTLESS_USER},
     watchdog::{Running, DEFAULT_DEADLINE},
 };
 

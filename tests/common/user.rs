@@ -42,6 +42,12 @@ pub fn give_to_user(dir: &Path) {
 
 /// `bin args` run as the test user with exactly `env` (nothing of root's environment leaks in).
 pub fn run_as_user(bin: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    user_command(bin, args, env).output().expect("runuser")
+}
+
+/// The command `run_as_user` runs, not yet run: run it through `Sandbox::output` when a
+/// container may outlive it (a detached one keeps the stdout and stderr it got).
+pub fn user_command(bin: &str, args: &[&str], env: &[(&str, &Path)]) -> Command {
     rootless_user();
     let mut c = Command::new("runuser");
     c.args(["-u", ROOTLESS_USER, "--", "env", "-i", "PATH=/usr/bin:/bin"]);
@@ -49,5 +55,5 @@ pub fn run_as_user(bin: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
         c.arg(format!("{k}={}", v.display()));
     }
     c.arg(bin).args(args);
-    c.output().expect("runuser")
+    c
 }

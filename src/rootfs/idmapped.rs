@@ -123,8 +123,7 @@ fn user_namespace(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<Owne
     }
     .context("clone a user namespace")?;
     let opened = (|| {
-        crate::process::write_id_map(pid, "uid_map", Some(uid))?;
-        crate::process::write_id_map(pid, "gid_map", Some(gid))?;
+        crate::idmap::write(pid, uid, gid)?;
         let path = format!("/proc/{pid}/ns/user");
         std::fs::File::open(&path)
             .map(OwnedFd::from)
