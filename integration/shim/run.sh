@@ -201,6 +201,48 @@ t_pause_resume() {
     ctr_ container rm "$id"
 }
 
+# containerd restarts while a task runs: the shim outlives it, containerd reconnects and finds
+# the task running, and the task's exit event reaches the new containerd. The new daemon's pid
+# goes to $SUITE_DIR/containerd.pid for the suite (this scenario runs in a subshell).
+t_containerd_restart() {
+    local id=$NS-restart log=$SUITE_DIR/events-restart pid
+    run_ -d "$IMG" "$id" sleep 300
+    kill "$CTRD_PID"
+    for _ in $(seq 100); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
+    want_eq "$(shims_of "$id" | wc -l)" 1 "shims of $id while containerd is down"
+    start_containerd "$here/config.toml" "$(dirname "$SHIM_BIN")"
+    echo "$CTRD_PID" >"$SUITE_DIR/containerd.pid"
+    want_eq "$(task_field "$id" 3)" RUNNING "task status after containerd's restart"
+    ctr --address "$SOCK" --namespace "$NS" events >"$log" 2>&1 &
+    pid=$!
+    sleep 0.5
+    ctr_ task kill -s SIGKILL "$id"
+    for _ in $(seq 50); do grep -q "/tasks/exit.*$id" "$log" && break; sleep 0.1; done
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    want_contains "$(grep "/tasks/exit" "$log")" '"exit_status":137' "exit event after the restart"
+    want_eq "$(task_exit "$id")" 137 "exit status"
+    ctr_ container rm "$id"
+}
+
+# A shim that dies: containerd runs the binary's `delete` command, which removes the container
+# (its processes, state and rootfs mount) and reports it stopped.
+t_shim_killed() {
+    local id=$NS-lost pid shim
+    run_ -d "$IMG" "$id" sleep 300
+    pid=$(task_field "$id" 2)
+    shim=$(shims_of "$id" | cut -d' ' -f1)
+    kill -9 "$shim"
+    for _ in $(seq 100); do ctr_ task ls -q | grep -qx "$id" || break; sleep 0.1; done
+    want_eq "$(ctr_ task ls -q | grep -cx "$id" || true)" 0 "tasks named $id after its shim died"
+    want_eq "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null | grep -v Z)" "" \
+        "the container's init, alive"
+    want_eq "$(mounts_under "$id")" "" "mounts of $id"
+    [ ! -e "$RUNTIME_STATE/$id" ] || { echo "runtime state left: $RUNTIME_STATE/$id"; return 1; }
+    [ ! -e "$(shim_socket "$id")" ] || { echo "the dead shim's socket is left"; return 1; }
+    ctr_ container rm "$id"
+}
+
 t_not_supported() {
     local out rc=0
     out=$(ctr_ task checkpoint "$NS-none" 2>&1) || rc=$?
@@ -229,6 +271,9 @@ scenario "task exec" t_exec
 scenario "task pause/resume" t_pause_resume
 scenario "10 containers at once" t_ten_at_once
 scenario "failing start leaves nothing" t_failing_start
+scenario "containerd restarts: the task keeps running, its exit is reported" t_containerd_restart
+[ ! -e "$SUITE_DIR/containerd.pid" ] || CTRD_PID=$(cat "$SUITE_DIR/containerd.pid")
+scenario "a killed shim: containerd's delete command cleans up" t_shim_killed
 scenario "checkpoint: not implemented, said clearly" t_not_supported
 
 # ---- leftover check ---------------------------------------------------------------------------

@@ -54,7 +54,8 @@ impl shim::Shim for Shim {
     }
 
     /// `delete`: containerd lost the shim (or `start` failed). Remove the container, whatever
-    /// its state, and its rootfs mounts; the exit status is SIGKILL's, as the Go shim reports.
+    /// its state, its rootfs mounts and the shim's socket; the exit status is SIGKILL's, as the
+    /// Go shim reports.
     fn delete_shim(&mut self) -> shim::Result<DeleteResponse> {
         let bundle = env::current_dir().map_err(|e| shim::Error::Other(e.to_string()))?;
         let options = util::read_options(&bundle).unwrap_or_default();
@@ -63,6 +64,13 @@ impl shim::Shim for Shim {
             shim::warn!("delete {}: {e}", self.id);
         }
         rootfs::unmount(&bundle).map_err(shim::Error::Other)?;
+        // The dead server's socket, which it had no chance to remove.
+        if let Some(path) = util::read_address()
+            .ok()
+            .and_then(|a| a.strip_prefix("unix://").map(str::to_string))
+        {
+            let _ = std::fs::remove_file(path);
+        }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: Some(Timestamp::now()).into(),
@@ -80,8 +88,10 @@ impl shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Service {
+        // The crate dialed this address for `publisher`; Events dials it again after a failure.
+        let address = env::var("TTRPC_ADDRESS").unwrap_or_default();
         Service::new(
-            Events::new(publisher, &self.namespace),
+            Events::new(publisher, &address, &self.namespace),
             &self.namespace,
             self.exit.clone(),
         )
