@@ -185,6 +185,26 @@ t_exec() {
     ctr_ container rm "$id"
 }
 
+t_terminal() {
+    local out rc=0 id=$NS-tty
+    echo "$id" >>"$SUITE_DIR/ids"
+    out=$(in_pty "ctr --address $SOCK --namespace $NS run --rm -t --runtime io.containerd.minirunc.v1 \
+        --fifo-dir $FIFO_DIR $IMG $id sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; exit 5'") || rc=$?
+    want_match "$out" '^/dev/pts/[0-9]+' "tty output"
+    want_contains "$out" stdio-is-a-tty "terminal test"
+    want_eq "$rc" 5 "exit code through the terminal"
+    run_ -d "$IMG" "$id-exec" sleep 300
+    rc=0
+    out=$(in_pty "ctr --address $SOCK --namespace $NS task exec -t --fifo-dir $FIFO_DIR --exec-id e1 \
+        $id-exec sh -c 'tty; exit 6'") || rc=$?
+    want_match "$out" '/dev/pts/[0-9]+' "exec -t output"
+    want_eq "$rc" 6 "exec -t exit code"
+    ctr_ task kill -s SIGKILL "$id-exec"
+    wait_status "$id-exec" STOPPED
+    ctr_ task delete "$id-exec" >/dev/null 2>&1 || true
+    ctr_ container rm "$id-exec"
+}
+
 t_pause_resume() {
     local id=$NS-pause pid
     run_ -d "$IMG" "$id" sleep 300
@@ -268,6 +288,7 @@ scenario "events: create, start, exit, delete" t_events
 scenario "run -d, task kill, exit status, delete" t_detached_kill
 scenario "task ls/ps, kill --all, the shim is the parent" t_task_ls_ps
 scenario "task exec" t_exec
+scenario "run -t and exec -t: terminals" t_terminal
 scenario "task pause/resume" t_pause_resume
 scenario "10 containers at once" t_ten_at_once
 scenario "failing start leaves nothing" t_failing_start

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::console::{self, ConsoleSocket};
 use crate::exits::Exits;
 use crate::process::{Exit, Process};
 use crate::runtime::Runtime;
@@ -49,9 +50,12 @@ impl Container {
         if options.no_new_keyring {
             args.push("--no-new-keyring");
         }
-        args.push(id);
         let init = Arc::new(init);
-        spawn_process(&runtime, bundle, &args, &pid_file, id, &init, exits)?;
+        if let Err(e) = spawn_process(&runtime, bundle, &args, &pid_file, id, &init, exits) {
+            // The runtime may have made the container before the failure: remove it.
+            let _ = runtime.run(bundle, &["delete", "--force", id]);
+            return Err(e);
+        }
         Ok(Container {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
@@ -81,7 +85,6 @@ impl Container {
             "--detach",
             "--pid-file",
             path_str(&pid_file)?,
-            &self.id,
         ];
         let spawned = spawn_process(
             &self.runtime,
@@ -126,8 +129,9 @@ impl Container {
     }
 }
 
-/// Run a runtime command that makes `process` (create, exec) with its stdio, and register its
-/// pid for the exit watcher. The exit table stays locked from the spawn on (exits.rs).
+/// Run a runtime command that makes `process` (create, exec; `args` without the container id)
+/// with its stdio or terminal, and register its pid for the exit watcher. The exit table stays
+/// locked from the spawn on (exits.rs).
 fn spawn_process(
     runtime: &Runtime,
     bundle: &Path,
@@ -137,9 +141,25 @@ fn spawn_process(
     process: &Arc<Process>,
     exits: &Exits,
 ) -> Result<(), String> {
-    let io = stdio::open(&process.io.stdin, &process.io.stdout, &process.io.stderr)?;
+    let io = &process.io;
+    let mut args = args.to_vec();
+    let console = if io.terminal {
+        let socket = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
+        Some(socket)
+    } else {
+        None
+    };
+    if let Some(socket) = &console {
+        args.extend(["--console-socket", path_str(socket.path())?]);
+    }
+    args.push(id);
+    let stdio = match console {
+        // The process's stdio is the pty.
+        Some(_) => stdio::open("", "", "")?,
+        None => stdio::open(&io.stdin, &io.stdout, &io.stderr)?,
+    };
     let mut table = exits.lock();
-    runtime.run_with_io(bundle, args, io)?;
+    runtime.run_with_io(bundle, &args, stdio)?;
     let text = fs::read_to_string(pid_file)
         .map_err(|e| format!("read the pid file {}: {e}", pid_file.display()))?;
     let pid: i32 = text
@@ -148,6 +168,11 @@ fn spawn_process(
         .map_err(|_| format!("pid file {}: not a pid: {text:?}", pid_file.display()))?;
     table.insert(pid, (id.to_string(), process.clone()));
     process.state().pid = pid as u32;
+    if let Some(socket) = console {
+        let master = socket.receive().map_err(|e| format!("terminal: {e}"))?;
+        console::copy(&master, &io.stdin, &io.stdout).map_err(|e| format!("terminal: {e}"))?;
+        *process.console.lock().unwrap_or_else(|e| e.into_inner()) = Some(master);
+    }
     Ok(())
 }
 

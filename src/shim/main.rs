@@ -26,9 +26,11 @@
 //! of `minirunc create`/`exec` until the new pid is in it.
 //!
 //! Stdio. Without a terminal the container gets containerd's FIFOs themselves (stdio.rs), so no
-//! thread copies output and the shim holds no per-container thread at all.
+//! thread copies output and the shim holds no per-container thread at all. A terminal process
+//! has two copying threads between its pty master and the FIFOs (console.rs).
 
 mod commands;
+mod console;
 mod container;
 mod events;
 mod exits;

@@ -1,5 +1,6 @@
 //! A container's init or exec process as the shim tracks it: status, pid and exit.
 
+use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct Process {
     pub io: TaskIO,
     /// An exec's process spec (JSON), as containerd sent it.
     pub spec: Vec<u8>,
+    /// The pty master of a terminal process, for ResizePty (console.rs).
+    pub console: Mutex<Option<OwnedFd>>,
     state: Mutex<State>,
     exited: Condvar,
 }
@@ -39,6 +42,7 @@ impl Process {
             exec_id: exec_id.to_string(),
             io,
             spec,
+            console: Mutex::default(),
             state: Mutex::new(State {
                 status: Status::CREATED,
                 pid: 0,

@@ -19,6 +19,7 @@ use containerd_shim::{
     ExitSignal, Task, TtrpcContext, TtrpcResult,
 };
 
+use crate::console;
 use crate::container::Container;
 use crate::events::Events;
 use crate::exits::Exits;
@@ -146,12 +147,6 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> TtrpcResult<api::CreateTaskResponse> {
-        if req.terminal {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "a terminal (pty) is not supported by containerd-shim-minirunc-v1 yet",
-            ));
-        }
         if !req.checkpoint.is_empty() {
             return Err(status(
                 Code::UNIMPLEMENTED,
@@ -305,12 +300,6 @@ impl Task for Service {
     }
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        if req.terminal {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "a terminal (pty) is not supported by containerd-shim-minirunc-v1 yet",
-            ));
-        }
         let container = self.container(&req.id)?;
         if container.init.state().exit.is_some() {
             return Err(status(
@@ -322,6 +311,7 @@ impl Task for Service {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
+            terminal: req.terminal,
             ..Default::default()
         };
         let spec = req
@@ -507,12 +497,19 @@ impl Task for Service {
     fn resize_pty(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::ResizePtyRequest,
+        req: api::ResizePtyRequest,
     ) -> TtrpcResult<api::Empty> {
-        Err(status(
-            Code::UNIMPLEMENTED,
-            "resize: a terminal (pty) is not supported by containerd-shim-minirunc-v1 yet",
-        ))
+        let (_, process) = self.process(&req.id, &req.exec_id)?;
+        let console = process.console.lock().unwrap_or_else(|e| e.into_inner());
+        let master = console.as_ref().ok_or_else(|| {
+            status(
+                Code::FAILED_PRECONDITION,
+                format!("process {} of {} has no terminal", req.exec_id, req.id),
+            )
+        })?;
+        console::resize(master, req.width, req.height)
+            .map_err(|e| status(Code::UNKNOWN, format!("resize the terminal: {e}")))?;
+        Ok(api::Empty::new())
     }
 
     fn stats(
