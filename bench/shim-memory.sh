@@ -41,7 +41,7 @@ trap cleanup EXIT
 
 # Mean RSS and PSS (kB) of the shims serving this namespace's containers NAME-1..N.
 measure() { # LABEL NAME
-    local id pid rss=0 pss=0
+    local id pid rss=0 pss=0 threads=0
     for i in $(seq "$N"); do
         id=$NS-$2-$i
         pid=$(live_processes "$id" | awk -v id="$id" '/containerd-shim/ {
@@ -49,9 +49,10 @@ measure() { # LABEL NAME
         [ -n "$pid" ] || { echo "no shim for $id" >&2; return 1; }
         rss=$((rss + $(awk '/^Rss:/ { print $2 }' "/proc/$pid/smaps_rollup")))
         pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup")))
+        threads=$((threads + $(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")))
     done
-    printf '%-40s RSS %6d kB   PSS %6d kB   (mean of %d shims, one per container)\n' \
-        "$1" $((rss / N)) $((pss / N)) "$N"
+    printf '%-40s RSS %6d kB   PSS %6d kB   threads %d   (mean of %d shims, one per container)\n' \
+        "$1" $((rss / N)) $((pss / N)) $((threads / N)) "$N"
 }
 
 # Median wall time (ms) of N `ctr run --rm IMG ID true` with the given flags.
