@@ -25,6 +25,10 @@ SOCK=$SUITE_DIR/containerd.sock   # read by lib/ctr.sh
 FIFO_DIR=$SUITE_DIR/fifo
 IMG=localhost/minirunc-busybox:latest
 CTRD_PID=""
+# The shim's runtime root is /run/containerd/minirunc/<namespace>: removed after, with its parent
+# if this script made it.
+state_parent=/run/containerd/minirunc
+[ -e "$state_parent" ] && made_parent="" || made_parent=$state_parent
 
 cleanup() {
     local id
@@ -35,7 +39,8 @@ cleanup() {
     wait_processes_gone "$SUITE_DIR" "/$NS/"
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null; done
-    rm -rf "/run/containerd/minirunc/$NS" "$SUITE_DIR"
+    rm -rf "${state_parent:?}/$NS" "$SUITE_DIR"
+    [ -z "$made_parent" ] || rmdir "$made_parent" 2>/dev/null
 }
 trap cleanup EXIT
 
