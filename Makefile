@@ -9,7 +9,7 @@ RUNTIME ?= $(CURDIR)/target/release/minirunc
 RUNC ?= /usr/sbin/runc
 ROOTFS := bundle-examples/rootfs
 BUNDLE_TEST := integration/bundle-test
-INTEGRATION_SUITES := integration/containerd/run.sh integration/podman/run.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
+INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:

@@ -11,6 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
 . "$top/integration/lib/common.sh"
+# shellcheck source=../lib/ctr.sh
+. "$top/integration/lib/ctr.sh"
 
 require_runtime containerd
 
@@ -24,6 +26,7 @@ SUITE_DIR=$(mktemp -d /tmp/mrt-ctr.XXXXXX)
 export MINIRUNC_DATA_ROOT=$SUITE_DIR/data RUNTIME_DATA_ROOT=$SUITE_DIR/data
 NS=mrt-ctr$$   # private containerd namespace and cgroup parent; "mrt-" is the leak-check marker
 RUNC_ROOT=$SUITE_DIR/runc-root        # the shim passes --root $RUNC_ROOT/$NS to the runtime
+RUNTIME_STATE=$RUNC_ROOT/$NS
 FIFO_DIR=$SUITE_DIR/fifo
 SOCK=$SUITE_DIR/containerd.sock
 IMG=localhost/minirunc-busybox:latest
@@ -35,39 +38,17 @@ mkdir -p "$RUNC_ROOT" "$FIFO_DIR" "$SUITE_DIR/cni/net.d" "$SUITE_DIR/cni/bin"
 created_host_dirs=""
 for d in /run/containerd/s /run/containerd; do [ -e "$d" ] || created_host_dirs="$created_host_dirs $d"; done
 
-ctr_() { timeout "${CTR_TIMEOUT:-60}" ctr --address "$SOCK" --namespace "$NS" "$@"; }
 # ctr run with the runtime under test.
-crun_() {
+run_() {
     local a
     for a in "$@"; do case $a in "$NS"-*) echo "$a" >>"$SUITE_DIR/ids.$NS" ;; esac; done
     ctr_ run --runc-binary "$RUNTIME" --runc-root "$RUNC_ROOT" --fifo-dir "$FIFO_DIR" "$@"; }
-
-cexec_() { ctr_ task exec --fifo-dir "$FIFO_DIR" "$@"; }
-
-# Delete a stopped task and print its exit status: ctr 1.6 `task delete` exits 0 and reports a
-# non-zero status only as a warning "task ID exit with non-zero exit code N".
-task_exit() { # ID
-    local out code
-    out=$(ctr_ task delete "$1" 2>&1)
-    code=$(printf '%s\n' "$out" | sed -n 's/.*exit with non-zero exit code \([0-9]*\).*/\1/p')
-    echo "${code:-0}"
-}
-
-# Wait until task ID has status STATUS (at most 10 s).
-wait_status() { # ID STATUS
-    for _ in $(seq 100); do
-        [ "$(ctr_ task ls | awk -v id="$1" '$1 == id { print $3 }')" = "$2" ] && return 0
-        sleep 0.1
-    done
-    echo "task $1 did not reach status $2: $(ctr_ task ls)"
-    return 1
-}
 
 # Shim sockets live in /run/containerd/s/, named by sha256(<containerd address>/<ns>/<id>).
 shim_socket() { # NAMESPACE ID
     printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
 
-# The suite's containers as NAMESPACE/ID: crun_ and cri.py log the ids, per namespace, in
+# The suite's containers as NAMESPACE/ID: run_ and cri.py log the ids, per namespace, in
 # $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone.
 IDS=""
 shim_ids() {
@@ -84,24 +65,6 @@ shim_sockets_left() {
     for id in $(shim_ids); do
         sock=$(shim_socket "${id%%/*}" "${id#*/}")
         [ ! -e "$sock" ] || echo "$sock"
-    done
-}
-
-# After a failed scenario: show containerd's last errors (the shim's "OCI runtime ... failed"
-# reports), then remove every task and container of the namespace through containerd.
-after_failure() {
-    local id
-    if [ -e "$SUITE_DIR/containerd.log" ]; then
-        echo "last errors of containerd:"
-        grep 'level=error' "$SUITE_DIR/containerd.log" | grep -v -e 'failed to load cni' -e 'copy shim log' | tail -3
-    fi
-    # The runtime's kill may be what failed: end the containers' processes directly first.
-    kill_container_processes "/$NS/"
-    for id in $(CTR_TIMEOUT=15 ctr_ task ls -q 2>/dev/null); do
-        CTR_TIMEOUT=15 ctr_ task rm -f "$id" >/dev/null 2>&1
-    done
-    for id in $(CTR_TIMEOUT=15 ctr_ container ls -q 2>/dev/null); do
-        CTR_TIMEOUT=15 ctr_ container rm "$id" >/dev/null 2>&1
     done
 }
 
@@ -135,41 +98,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_containerd() {
-    sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" "$here/config.toml" >"$SUITE_DIR/config.toml"
-    containerd --config "$SUITE_DIR/config.toml" >"$SUITE_DIR/containerd.log" 2>&1 &
-    CTRD_PID=$!
-    for _ in $(seq 100); do
-        ctr --address "$SOCK" version >/dev/null 2>&1 && return 0
-        kill -0 "$CTRD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "containerd did not start:" >&2
-    tail -20 "$SUITE_DIR/containerd.log" >&2
-    exit 2
-}
-
 # ---- scenarios -------------------------------------------------------------------------------
 
 t_run_output_exit() {
     local out rc=0
-    out=$(crun_ --rm "$IMG" "$NS-run" sh -c 'echo hello from the container; exit 7') || rc=$?
+    out=$(run_ --rm "$IMG" "$NS-run" sh -c 'echo hello from the container; exit 7') || rc=$?
     want_eq "$out" "hello from the container" "output"
     want_eq "$rc" 7 "exit code"
-    out=$(crun_ --rm "$IMG" "$NS-run0" true)
+    out=$(run_ --rm "$IMG" "$NS-run0" true)
     want_eq "$out" "" "output of true"
 }
 
 t_env_cwd() {
     local out
-    out=$(crun_ --rm --env FOO=bar --env EMPTY= --cwd /var/tmp "$IMG" "$NS-env" \
+    out=$(run_ --rm --env FOO=bar --env EMPTY= --cwd /var/tmp "$IMG" "$NS-env" \
         sh -c 'echo "$FOO|${EMPTY-unset}|$(pwd)|$PATH"')
     want_eq "$out" "bar||/var/tmp|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "env|cwd|PATH"
 }
 
 t_user() {
     local out rc=0
-    out=$(crun_ --rm "$IMG_USER" "$NS-user" sh -c 'id -u; id -g; touch /root/x 2>&1; echo "rc=$?"') || rc=$?
+    out=$(run_ --rm "$IMG_USER" "$NS-user" sh -c 'id -u; id -g; touch /root/x 2>&1; echo "rc=$?"') || rc=$?
     want_eq "$rc" 0 "exit code"
     want_eq "$(echo "$out" | sed -n 1p)" 65534 "uid"
     want_eq "$(echo "$out" | sed -n 2p)" 65534 "gid"
@@ -179,7 +128,7 @@ t_user() {
 
 t_read_only() {
     local out
-    out=$(crun_ --rm --read-only "$IMG" "$NS-ro" sh -c 'touch /etc/x 2>&1; echo "rc=$?"; cat /etc/hostname >/dev/null && echo readable')
+    out=$(run_ --rm --read-only "$IMG" "$NS-ro" sh -c 'touch /etc/x 2>&1; echo "rc=$?"; cat /etc/hostname >/dev/null && echo readable')
     want_contains "$out" "Read-only file system" "write to /etc"
     want_contains "$out" "rc=1" "touch exit code"
     want_contains "$out" "readable" "read of /etc/hostname"
@@ -189,12 +138,12 @@ t_bind_mount() {
     local dir=$SUITE_DIR/bind out
     mkdir -p "$dir"
     echo from-host >"$dir/in"
-    out=$(crun_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:rw" "$IMG" "$NS-bind" \
+    out=$(run_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:rw" "$IMG" "$NS-bind" \
         sh -c 'cat /data/in; echo from-container >/data/out')
     want_eq "$out" from-host "file read through the bind mount"
     want_eq "$(cat "$dir/out")" from-container "file written through the bind mount, seen on the host"
     # A read-only bind refuses writes.
-    out=$(crun_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:ro" "$IMG" "$NS-bindro" \
+    out=$(run_ --rm --mount "type=bind,src=$dir,dst=/data,options=rbind:ro" "$IMG" "$NS-bindro" \
         sh -c 'echo x >/data/out2 2>&1; echo "rc=$?"' 2>&1)
     want_contains "$out" "rc=1" "write to a read-only bind"
     [ ! -e "$dir/out2" ] || { echo "read-only bind was written"; return 1; }
@@ -212,7 +161,7 @@ t_terminal() {
 
 t_detached_exec() {
     local id=$NS-det out rc=0
-    crun_ -d "$IMG" "$id" sleep 300
+    run_ -d "$IMG" "$id" sleep 300
     want_eq "$(ctr_ task ls | awk -v id="$id" '$1 == id { print $3 }')" RUNNING "task status"
     out=$(cexec_ --exec-id e1 "$id" sh -c 'echo in-exec; ps -o comm | grep -c sleep; exit 4') || rc=$?
     want_eq "$out" "in-exec
@@ -235,7 +184,7 @@ t_kill() {
     mkdir -p "$dir"
     # A shell init that exits 42 on SIGTERM (as PID 1 it has no default action for it); it tells
     # the host through a bind mount when its trap is set.
-    crun_ -d --mount "type=bind,src=$dir,dst=/host,options=rbind:rw" "$IMG" "$id" \
+    run_ -d --mount "type=bind,src=$dir,dst=/host,options=rbind:rw" "$IMG" "$id" \
         sh -c 'trap "exit 42" TERM; touch /host/ready; while :; do sleep 1; done'
     for _ in $(seq 200); do [ -e "$dir/ready" ] && break; sleep 0.1; done
     ctr_ task kill -s SIGTERM "$id"
@@ -246,7 +195,7 @@ t_kill() {
 
 t_pause_resume_ps() {
     local id=$NS-pause pid pids
-    crun_ -d "$IMG" "$id" sh -c 'sleep 300 & wait'
+    run_ -d "$IMG" "$id" sh -c 'sleep 300 & wait'
     pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
     for _ in $(seq 50); do [ "$(ctr_ task ps "$id" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
     pids=$(ctr_ task ps "$id" | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' ')
@@ -266,7 +215,7 @@ t_pause_resume_ps() {
 
 t_memory_limit() {
     local id=$NS-mem pid
-    crun_ -d --memory-limit 67108864 "$IMG" "$id" sleep 300
+    run_ -d --memory-limit 67108864 "$IMG" "$id" sleep 300
     pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
     want_eq "$(host_memory_limit "$pid")" 67108864 "host-side memory limit"
     ctr_ task kill -s SIGKILL "$id"
@@ -278,7 +227,7 @@ t_memory_limit() {
 # slice:prefix:name cgroupsPath; the cgroup is made where systemd would put that scope.
 t_systemd_cgroup() {
     local id=$NS-sd slice=${NS//-/_}.slice pid d
-    crun_ -d --runc-systemd-cgroup --cgroup "$slice:mrt:$id" --memory-limit 67108864 "$IMG" "$id" sleep 300
+    run_ -d --runc-systemd-cgroup --cgroup "$slice:mrt:$id" --memory-limit 67108864 "$IMG" "$id" sleep 300
     pid=$(ctr_ task ls | awk -v id="$id" '$1 == id { print $2 }')
     want_eq "$(sed -n 's/^[0-9]*:memory://p; s/^0:://p' "/proc/$pid/cgroup" | head -1)" \
         "/$slice/mrt-$id.scope" "the container's cgroup"
@@ -289,36 +238,6 @@ t_systemd_cgroup() {
     want_eq "$(cgroups_naming "$id")" "" "cgroups of $id after delete"
     # The slice stays, as systemd keeps it: remove it here.
     for d in /sys/fs/cgroup/*/"$slice" /sys/fs/cgroup/"$slice"; do [ ! -d "$d" ] || rmdir "$d"; done
-}
-
-t_ten_at_once() {
-    local i pids="" out=$SUITE_DIR/ten bad=0
-    mkdir -p "$out"
-    for i in $(seq 10); do
-        crun_ --rm "$IMG" "$NS-many$i" sh -c "echo ok-$i" >"$out/$i" 2>&1 &
-        pids="$pids $!"
-    done
-    i=0
-    for pid in $pids; do
-        i=$((i + 1))
-        wait "$pid" || { echo "container $i failed (exit $?): $(cat "$out/$i")"; bad=1; }
-        [ "$(cat "$out/$i")" = "ok-$i" ] || { echo "container $i printed: $(cat "$out/$i")"; bad=1; }
-    done
-    want_eq "$bad" 0 "all ten containers succeeded"
-}
-
-t_failing_start() {
-    local id=$NS-fail out rc=0
-    out=$(crun_ --rm "$IMG" "$id" /nonexistent/binary 2>&1) || rc=$?
-    [ "$rc" -ne 0 ] || { echo "a nonexistent executable started"; return 1; }
-    # The runtime's own reason, naming the executable (not e.g. a missing log.json).
-    want_match "$out" "$MISSING_EXEC_ERROR" "error"
-    want_eq "$(ctr_ task ls -q | grep -cx "$id" || true)" 0 "tasks named $id"
-    want_eq "$(ctr_ container ls -q | grep -cx "$id" || true)" 0 "containers named $id"
-    want_eq "$(ctr_ snapshot ls | awk -v id="$id" '$1 == id' | wc -l)" 0 "snapshots named $id"
-    want_eq "$(mounts_under "$id")" "" "mounts of $id"
-    [ ! -e "$RUNC_ROOT/$NS/$id" ] || { echo "runtime state left: $RUNC_ROOT/$NS/$id"; return 1; }
-    want_eq "$(cgroups_named "$id")" "" "cgroups of $id"
 }
 
 t_cri_binary_name() {
@@ -333,7 +252,7 @@ t_cri_binary_name() {
 
 echo "containerd suite: runtime $RUNTIME, dir $SUITE_DIR, namespace $NS"
 export SUITE_DIR SOCK RUNTIME RUNC_ROOT NS images
-start_containerd
+start_containerd "$here/config.toml"
 for archive in busybox busybox-user; do
     ctr_ image import "$images/$archive.oci.tar" >/dev/null || { echo "ctr image import failed" >&2; exit 2; }
 done
@@ -353,7 +272,7 @@ t_commit_import() {
     "${mr[@]}" commit --format oci-archive --name "$img" "$id" "$dir/image.tar"
     "${mr[@]}" delete "$id"
     ctr_ image import "$dir/image.tar" >/dev/null
-    out=$(crun_ --rm "$img" "$NS-committed" sh -c 'cat /marker; ls /etc/group 2>&1; true')
+    out=$(run_ --rm "$img" "$NS-committed" sh -c 'cat /marker; ls /etc/group 2>&1; true')
     ctr_ image rm "$img" >/dev/null
     want_contains "$out" "committed" "the committed file, run by containerd"
     want_contains "$out" "No such file" "the file the container deleted stays deleted"
@@ -408,14 +327,4 @@ leftover() {
     what=$(ctr_ task ls -q; ctr_ container ls -q)
     [ -z "$what" ] || { echo "tasks or containers left:"; echo "$what"; }
 }
-# Shims exit shortly after their task is deleted.
-for _ in $(seq 100); do
-    [ -z "$(live_processes "$SUITE_DIR" "/$NS/" | awk -v d="$CTRD_PID" '$1 != d')" ] && break
-    sleep 0.1
-done
-record "nothing of the containers left behind" "$(leftover)"
-cleanup
-CTRD_PID=""
-record "suite cleanup complete" "$(leftover; cgroups_named "$NS";
-    [ ! -e "$SUITE_DIR" ] || echo "suite dir left: $SUITE_DIR")"
-summary containerd
+finish_suite containerd

@@ -1,0 +1,118 @@
+//! Terminals. The runtime sends the pty master over a console socket (runc's protocol: one
+//! message with one SCM_RIGHTS fd); two threads per terminal process copy it to containerd's
+//! stdout FIFO and from its stdin FIFO, and ResizePty sets its window size.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+/// A listening console socket, removed when dropped.
+pub struct ConsoleSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ConsoleSocket {
+    /// A new socket in the temp dir: the bundle's path may be longer than a socket's 108 bytes.
+    pub fn new() -> io::Result<ConsoleSocket> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "minirunc-shim-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let listener = UnixListener::bind(&path)?;
+        Ok(ConsoleSocket { listener, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The master the runtime sent. Called once the runtime has exited: its connection waits in
+    /// the backlog, so a runtime that never connected is an error here, not a hang.
+    pub fn receive(&self) -> io::Result<OwnedFd> {
+        self.listener.set_nonblocking(true)?;
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(|e| io::Error::new(e.kind(), format!("the runtime sent no terminal: {e}")))?;
+        conn.set_nonblocking(false)?;
+        let mut name = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut name)];
+        let mut space = nix::cmsg_space!(std::os::fd::RawFd);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                if let Some(&fd) = fds.first() {
+                    // SAFETY: the kernel just gave this process the fd; nothing else owns it.
+                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        Err(io::Error::other(
+            "the runtime's console message carried no fd",
+        ))
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Copy the master to the stdout FIFO until the terminal closes (the container exited), and
+/// the stdin FIFO to the master until containerd closes it.
+pub fn copy(master: &OwnedFd, stdin: &str, stdout: &str) -> io::Result<()> {
+    let mut from_master = File::from(master.try_clone()?);
+    // Read-write, as stdio.rs opens output FIFOs: no blocking open, no SIGPIPE.
+    let stdout = if stdout.is_empty() {
+        "/dev/null"
+    } else {
+        stdout
+    };
+    let mut out = OpenOptions::new().read(true).write(true).open(stdout)?;
+    thread::Builder::new()
+        .name("pty-out".into())
+        .spawn(move || io::copy(&mut from_master, &mut out))?;
+    if !stdin.is_empty() {
+        let mut to_master = File::from(master.try_clone()?);
+        let stdin = stdin.to_string();
+        thread::Builder::new()
+            .name("pty-in".into())
+            .spawn(move || {
+                // Blocking open, in this thread: containerd's writer may come later.
+                let mut input = File::open(stdin)?;
+                io::copy(&mut input, &mut to_master)
+            })?;
+    }
+    Ok(())
+}
+
+/// Set the terminal's window size (ResizePty).
+pub fn resize(master: &OwnedFd, width: u32, height: u32) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: height as u16,
+        ws_col: width as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which outlives the call.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
