@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::Paths;
 use crate::cgroups::Cgroup;
 use crate::process::{self, Launch, Role};
+use crate::rootfs::owner::Owner;
 use crate::rootfs::{layers, RootPlan};
 use crate::state::{self, HostRoot, Layers, Lock, State, Status, EXEC_FIFO};
 use crate::sync::Message;
@@ -117,11 +118,16 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
+    // Claimed before anything is armed for undo: a claim refused because an earlier container
+    // of this id still runs must not touch that container's layer or its (same-named) cgroup.
+    let mut owner = None;
+    if let Some(l) = &st.layers {
+        let o = Owner::new(&paths.root, id, st.cgroup_path.as_deref())?;
+        layers::claim(l, &o)?;
+        owner = Some(o);
+    }
     undo.layers = st.layers.clone();
     undo.cgroup = Some(cgroup);
-    if let Some(l) = &st.layers {
-        layers::create(l)?;
-    }
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     cgroup.create(super::cgroup::resources(&spec)?.as_ref())?;
     let fifo = dir.join(EXEC_FIFO);
@@ -192,6 +198,11 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     if let Some(h) = &mut st.host_root {
         // init has mounted the root: from now on delete detaches exactly that mount.
         h.mount = Some(crate::fsutil::mount_id(&h.path)?);
+    }
+    if let (Some(l), Some(o)) = (&st.layers, &mut owner) {
+        // Until the record names init, the processes in its cgroup show the layer in use.
+        (o.pid, o.init_start_time) = (pid, st.init_start_time);
+        o.save(&l.dir)?;
     }
     st.save(&dir)?;
     if let Some(path) = &opts.pid_file {

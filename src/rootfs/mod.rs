@@ -8,7 +8,9 @@ mod cgroupfs;
 mod devices;
 pub mod layers;
 pub mod mounts;
+pub mod owner;
 mod pivot;
+pub mod reclaim;
 
 pub use pivot::{chroot_into, finish, switch_root};
 
