@@ -3,8 +3,10 @@
 # Idempotent and quiet: when every package is already installed it does not call apt-get at all.
 set -eu
 
+# man-db, zsh, fish: make test-install renders the man pages and loads each completion.
 packages="busybox-static runc crun libseccomp-dev pkg-config containerd podman conmon catatonit
-containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make python3-grpcio"
+containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make python3-grpcio
+man-db zsh fish"
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup: must run as root (try: sudo make ...)" >&2
