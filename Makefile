@@ -52,6 +52,21 @@ install: build docs
 uninstall:
 	scripts/install.sh uninstall
 
+# A Debian package from the install at Debian's places (scripts/deb.sh): target/deb/minirunc_*.deb.
+DEB_OUT := target/deb
+deb: build docs
+	rm -rf $(DEB_OUT)/stage
+	DESTDIR=$(CURDIR)/$(DEB_OUT)/stage BINDIR=/usr/bin MAN8DIR=/usr/share/man/man8 \
+		BASHCOMPDIR=/usr/share/bash-completion/completions \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions \
+		FISHCOMPDIR=/usr/share/fish/vendor_completions.d DOCDIR=/usr/share/doc/minirunc \
+		MANIFEST= scripts/install.sh install
+	scripts/deb.sh $(DEB_OUT)/stage $(DEB_OUT)
+
+# make deb, then install and purge it with apt-get in a throwaway root (the host is untouched).
+test-deb:
+	scripts/test-deb.sh
+
 # install into a temp DESTDIR: pages render, completions load, uninstall leaves it empty.
 test-install:
 	scripts/test-install.sh
