@@ -11,10 +11,28 @@ ROOTFS := bundle-examples/rootfs
 BUNDLE_TEST := integration/bundle-test
 INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
 
+# make install / make uninstall (GNU conventions: PREFIX, DESTDIR, and each directory on its own).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/minirunc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# What install wrote, for uninstall to remove exactly that (scripts/install.sh).
+MANIFEST ?= $(PREFIX)/share/minirunc/install-manifest
+DOCS := target/docs
+CLIENT_CONFIGS := integration/docker/daemon.json integration/containerd/config.toml \
+	integration/podman/containers.conf
+export DESTDIR BINDIR DOCDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR MANIFEST DOCS CLIENT_CONFIGS
+export MAN8DIR := $(MANDIR)/man8
+export BIN := target/release/minirunc
+export SHIM_BIN := target/release/containerd-shim-minirunc-v1
+
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
 .PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-integration \
-	leak-check bench clean
+	leak-check bench clean docs install uninstall test-install deb
 
 all: build
 
@@ -23,6 +41,36 @@ setup:
 
 build:
 	$(CARGO) build --release
+
+# Man pages (section 8) and bash/zsh/fish completions from the command-line definition
+# (src/cli.rs), by examples/gen_docs.rs: its crates are dev-dependencies, not in the runtime.
+docs:
+	$(CARGO) run --release --example gen_docs -- $(DOCS)
+
+install: build docs
+	scripts/install.sh install
+
+uninstall:
+	scripts/install.sh uninstall
+
+# A Debian package from the install at Debian's places (scripts/deb.sh): target/deb/minirunc_*.deb.
+DEB_OUT := target/deb
+deb: build docs
+	rm -rf $(DEB_OUT)/stage
+	DESTDIR=$(CURDIR)/$(DEB_OUT)/stage BINDIR=/usr/bin MAN8DIR=/usr/share/man/man8 \
+		BASHCOMPDIR=/usr/share/bash-completion/completions \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions \
+		FISHCOMPDIR=/usr/share/fish/vendor_completions.d DOCDIR=/usr/share/doc/minirunc \
+		MANIFEST= scripts/install.sh install
+	scripts/deb.sh $(DEB_OUT)/stage $(DEB_OUT)
+
+# make deb, then install and purge it with apt-get in a throwaway root (the host is untouched).
+test-deb:
+	scripts/test-deb.sh
+
+# install into a temp DESTDIR: pages render, completions load, uninstall leaves it empty.
+test-install:
+	scripts/test-install.sh
 
 rootfs: $(ROOTFS)/bin/busybox
 

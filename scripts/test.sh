@@ -46,6 +46,8 @@ fi
 integration/leak-check.sh --record "$work/leak-baseline"
 step unit make -s test-unit
 step lint make -s lint
+step install make -s test-install
+step deb make -s test-deb
 step fuzz make -s fuzz
 step harness make -s test-harness
 step bundles make -s test-bundles

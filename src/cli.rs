@@ -97,6 +97,13 @@ pub enum Command {
     /// A paused container commits a consistent snapshot; a running one commits what is on disk
     /// at the time, file by file. Works until `delete`.
     Commit(CommitArgs),
+    /// Reclaim the copy-on-write layers under --data-root whose container's state is gone
+    ///
+    /// A layer outlives its state when a caller removes its --root or the host crashes. create,
+    /// run and delete reclaim such layers of their own --root; this reclaims them for every
+    /// --root at once. A layer whose container still runs, that is a mount point, or that has
+    /// no owner record is kept and listed. Exits 1 if a layer could not be removed.
+    Gc(GcArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -313,4 +320,11 @@ pub struct CommitArgs {
     pub id: String,
     /// Output file, or `-` for stdout
     pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// List what would be reclaimed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -47,6 +47,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     ) {
         minirunc::exe_guard::ensure_read_only_exe()?;
     }
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Delete(_)
+    ) {
+        // Layers whose caller dropped its state go at the latest with the next of these verbs.
+        container::reclaim_layers(&paths);
+    }
     match command {
         Command::Create(a) => commands::create(&paths, a, cli),
         Command::Start { id } => container::start(&paths, id).map(|_| 0),
@@ -62,6 +69,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => commands::ps(&paths, a),
         Command::Events(a) => commands::events(&paths, a),
         Command::Update(a) => commands::update(&paths, a),
+        Command::Gc(a) => commands::gc(&paths, a, cli.data_root.is_some()),
         Command::Spec(_) | Command::Features => unreachable!("answered above"),
     }
 }

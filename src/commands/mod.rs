@@ -5,6 +5,7 @@ mod commit;
 mod events;
 mod exec;
 mod features;
+mod gc;
 mod run;
 mod update;
 mod wait;
@@ -14,6 +15,7 @@ pub use commit::commit;
 pub use events::events;
 pub use exec::exec;
 pub use features::features;
+pub use gc::gc;
 pub use run::run;
 pub use update::update;
 

@@ -13,6 +13,7 @@ use super::Paths;
 use crate::cgroups::Cgroup;
 use crate::idmap::IdMaps;
 use crate::process::{self, Launch, Role};
+use crate::rootfs::owner::Owner;
 use crate::rootfs::{layers, RootPlan};
 use crate::state::{self, HostRoot, Layers, Lock, State, Status, EXEC_FIFO};
 use crate::sync::Message;
@@ -120,15 +121,20 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         config: serde_json::value::RawValue::from_string(String::from_utf8(raw)?)?,
     };
     st.save(&dir)?;
-    undo.layers = st.layers.clone();
-    undo.cgroup = cgroup;
+    // Claimed before anything is armed for undo: a claim refused because an earlier container
+    // of this id still runs must not touch that container's layer or its (same-named) cgroup.
+    let mut owner = None;
     if let Some(l) = &st.layers {
+        let o = Owner::new(&paths.root, id, st.cgroup_path.as_deref())?;
         // A user's layers are the user's: rootless overlay (userxattr) needs no chown.
-        let owner = crate::rootless::host_root()
+        let root_ids = crate::rootless::host_root()
             .then(|| crate::namespaces::host_ids_of_root(&spec))
             .flatten();
-        layers::create(l, owner)?;
+        layers::claim(l, &o, root_ids)?;
+        owner = Some(o);
     }
+    undo.layers = st.layers.clone();
+    undo.cgroup = cgroup;
     let cgroup = undo.cgroup.as_ref();
     if let Some(cg) = cgroup {
         cg.create(super::cgroup::resources(&spec)?.as_ref())?;
@@ -203,6 +209,11 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     if let Some(h) = &mut st.host_root {
         // init has mounted the root: from now on delete detaches exactly that mount.
         h.mount = Some(crate::fsutil::mount_id(&h.path)?);
+    }
+    if let (Some(l), Some(o)) = (&st.layers, &mut owner) {
+        // Until the record names init, the processes in its cgroup show the layer in use.
+        (o.pid, o.init_start_time) = (pid, st.init_start_time);
+        o.save(&l.dir)?;
     }
     st.save(&dir)?;
     if let Some(path) = &opts.pid_file {

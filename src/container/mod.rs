@@ -18,6 +18,24 @@ pub struct Paths {
     pub data_root: PathBuf,
 }
 
+/// Reclaim the layers of this `--root`'s containers whose state is gone (rootfs/reclaim.rs).
+/// Run by create, run and delete; a failure here is the log's, never the verb's.
+pub fn reclaim_layers(paths: &Paths) {
+    use crate::logging::{debug, warn};
+    match crate::rootfs::reclaim::sweep_root(&paths.data_root, &paths.root) {
+        Ok(reports) => {
+            for r in reports {
+                let line = r.describe(false);
+                match r.verdict {
+                    crate::rootfs::reclaim::Verdict::Failed(_) => warn(&line),
+                    _ => debug(&line),
+                }
+            }
+        }
+        Err(e) => warn(&format!("reclaim layers: {e:#}")),
+    }
+}
+
 /// Wait until `pid` is gone or a zombie (someone else reaps it), up to `timeout` (default 10s).
 pub fn wait_gone(pid: i32, timeout: Option<Duration>) -> bool {
     let deadline = Instant::now() + timeout.unwrap_or(Duration::from_secs(10));

@@ -9,7 +9,9 @@ mod devices;
 pub mod idmapped;
 pub mod layers;
 pub mod mounts;
+pub mod owner;
 mod pivot;
+pub mod reclaim;
 
 pub use pivot::{chroot_into, finish, switch_root};
 
