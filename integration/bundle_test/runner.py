@@ -260,14 +260,17 @@ class Lifecycle:
         expect.cleanup_host(self.bundle, self.exp, self.cid)
         self.reap.reap()
         run.leftovers = leaks.leftovers(self.cid, self.root, self.data_root, [self.bundle, rootfs])
+        remaining = run.leftovers
         if run.leftovers:
             run.failures.append("left behind: " + "; ".join(run.leftovers))
             leaks.release_mounts([self.bundle, rootfs])
+            remaining = leaks.leftovers(self.cid, self.root, self.data_root, [self.bundle, rootfs])
         run.passed = not run.failures
         if self.console:
             self.console.close()
-        # A private root with leftovers is kept for inspection (integration/leak-check.sh reports it).
-        if not (self.own_root and run.leftovers):
+        # A private root with leftovers the harness could not release is kept for inspection
+        # (integration/leak-check.sh reports it); the run's failure records them either way.
+        if not (self.own_root and remaining):
             shutil.rmtree(self.work, ignore_errors=True)
 
 

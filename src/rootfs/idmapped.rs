@@ -30,7 +30,7 @@ pub struct Idmap {
 #[derive(Deserialize)]
 struct Config {
     #[serde(default)]
-    mounts: Vec<MountMaps>,
+    mounts: Option<Vec<MountMaps>>,
 }
 
 #[derive(Deserialize)]
@@ -48,7 +48,11 @@ pub fn requested(spec: &Spec, raw: &[u8]) -> Result<Vec<Option<Idmap>>> {
     let linux = spec.linux().as_ref();
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     let mut out = Vec::with_capacity(mounts.len());
-    for (i, (m, maps)) in mounts.iter().zip(config.mounts).enumerate() {
+    for (i, (m, maps)) in mounts
+        .iter()
+        .zip(config.mounts.unwrap_or_default())
+        .enumerate()
+    {
         let opts = m.options().as_deref().unwrap_or_default();
         let option = opts.iter().any(|o| o == "idmap" || o == "ridmap");
         if maps.uid.is_none() && maps.gid.is_none() && !option {
@@ -173,4 +177,45 @@ pub fn attach(tree: &OwnedFd, target: &OwnedFd) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requested_of(json: &str) -> Result<Vec<Option<Idmap>>> {
+        let spec: Spec = serde_json::from_str(json).unwrap();
+        requested(&spec, json.as_bytes())
+    }
+
+    #[test]
+    fn null_or_absent_mounts_request_nothing() {
+        assert!(requested_of(r#"{"ociVersion":"1.2.0","mounts":null}"#)
+            .unwrap()
+            .is_empty());
+        assert!(requested_of(r#"{"ociVersion":"1.2.0"}"#)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_bare_idmap_option_takes_the_containers_maps() {
+        let json = r#"{"ociVersion":"1.2.0",
+            "mounts":[{"destination":"/a","type":"bind","source":"/tmp","options":["bind","idmap"]},
+                      {"destination":"/b","type":"tmpfs","source":"tmpfs"}],
+            "linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}],
+                     "gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}}"#;
+        let maps = requested_of(json).unwrap();
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[0].as_ref().unwrap().uid[0].host_id(), 1000);
+        assert!(maps[1].is_none());
+    }
+
+    #[test]
+    fn an_idmapped_mount_that_is_not_a_bind_is_refused() {
+        let json = r#"{"ociVersion":"1.2.0","mounts":[{"destination":"/a","type":"tmpfs",
+            "source":"tmpfs","uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}]}"#;
+        let err = requested_of(json).err().unwrap().to_string();
+        assert!(err.contains("mounts[0]"), "{err}");
+    }
 }
