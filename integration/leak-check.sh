@@ -43,7 +43,10 @@ findings() {
         args=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
         if [ "${comm#minirunc}" != "$comm" ] || printf '%s' "$args" | grep -q 'mrt-' ||
             grep -qE "$pattern" "$p/cgroup" 2>/dev/null; then
-            echo "process: $pid $state $comm: $args"
+            # Keyed by pid and start time (the part before " | "): comm and state change as a
+            # container's init execs, and must not make an old process look new.
+            start=$(awk '{ print $22 }' "$p/stat" 2>/dev/null)
+            echo "process: $pid started $start | $state $comm: $args"
         fi
     done
 
@@ -56,12 +59,13 @@ findings() {
 }
 
 self=$$
-all=$(findings | LC_ALL=C sort)
+all=$(findings | sort)
 if [ -n "$record" ]; then
     printf '%s\n' "$all" >"$record"
     exit 0
 fi
-new=$(printf '%s\n' "$all" | LC_ALL=C comm -13 "$baseline" - | grep -v '^$')
+new=$(printf '%s\n' "$all" | awk -F' [|] ' 'NR == FNR { seen[$1]; next } $0 != "" && !($1 in seen)' \
+    "$baseline" -)
 if [ -n "$new" ]; then
     printf '%s\n' "$new" | sed 's/^/leak-check: /'
     echo "leak-check: leftovers found" >&2
