@@ -96,6 +96,7 @@ fuzz:
 
 lint:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path integration/cri-client/Cargo.toml
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # The harness must catch failures (timeouts, wrong output, leftovers): checked against runc.

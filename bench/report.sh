@@ -1,10 +1,12 @@
 #!/bin/bash
 # Turn the raw samples of bench/measure.sh into BENCHMARKS.md (on stdout).
-# usage: report.sh HOST.tsv HIDDEN.tsv   (environment: RUNTIMES, BENCH_SECONDS, BENCH_QUICK)
+# usage: report.sh HOST.tsv HIDDEN.tsv [SHIMS.txt]   (environment: RUNTIMES, BENCH_SECONDS, BENCH_QUICK)
+# SHIMS.txt is the output of bench/shim-memory.sh.
 set -euo pipefail
 export LC_ALL=C
 host=${1:?usage: report.sh HOST.tsv HIDDEN.tsv}
 hidden=${2:?usage: report.sh HOST.tsv HIDDEN.tsv}
+shims=${3:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -42,6 +44,23 @@ iteration (A, B, C, A, B, C, ...), so a slow phase of the machine hits all of th
 EOF
 
 awk -v runtimes="$RUNTIMES" -f "$repo/bench/report.awk" "$host" "$hidden"
+
+if [ -n "$shims" ]; then
+    cat <<EOF
+
+## containerd shims
+
+\`bench/shim-memory.sh\` on a private containerd 1.6, on the host as it is: the median wall time of
+\`ctr run --rm\` of \`true\`, and the shims' mean RSS and PSS (smaps_rollup) with 10 detached
+containers (one shim each) and with 10 pods of 3 containers (CRI's sandbox-id annotation: one shim
+per pod). Targets (issue 14): shim PSS per container at most 0.5x the Go shim's, \`ctr run\` at most
+0.6x the Go shim with runc.
+
+\`\`\`
+$(cat "$shims")
+\`\`\`
+EOF
+fi
 
 echo
 echo "## Notes"

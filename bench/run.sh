@@ -36,7 +36,7 @@ die() {
 install_missing() {
     local pkgs=() pair
     for pair in hyperfine:hyperfine time:/usr/bin/time crun:crun runc:runc debootstrap:debootstrap \
-        gcc:gcc busybox-static:/bin/busybox util-linux:unshare; do
+        gcc:gcc busybox-static:/bin/busybox util-linux:unshare containerd:containerd; do
         command -v "${pair#*:}" >/dev/null || pkgs+=("${pair%%:*}")
     done
     [ ${#pkgs[@]} = 0 ] && return
@@ -127,6 +127,11 @@ else
     printf 'N\t*\t*\tno cgroup2 mount at %s: the host table is the only one\n' "$unified" >"$hidden"
 fi
 
-BENCH_SECONDS=$(($(date +%s) - started)) bash "$repo/bench/report.sh" "$host" "$hidden" >"$output.new"
+# containerd's shims, on the host as it is: Go runc shim (runc, minirunc) and minirunc's own.
+shims=$BENCH_DIR/results-shims.txt
+MINIRUNC=$MINIRUNC bash "$repo/bench/shim-memory.sh" >"$shims" 2>"$BENCH_DIR/shim-memory.log" ||
+    echo "bench/shim-memory.sh failed: $(tail -n1 "$BENCH_DIR/shim-memory.log")" >>"$shims"
+
+BENCH_SECONDS=$(($(date +%s) - started)) bash "$repo/bench/report.sh" "$host" "$hidden" "$shims" >"$output.new"
 mv "$output.new" "$output"
 echo "bench: wrote $output in $(($(date +%s) - started)) s" >&2

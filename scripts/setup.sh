@@ -6,7 +6,7 @@ set -eu
 # uidmap: newuidmap/newgidmap, which map a rootless container's subordinate id ranges.
 # man-db, zsh, fish: make test-install renders the man pages and loads each completion.
 packages="busybox-static runc crun libseccomp-dev pkg-config containerd podman conmon catatonit
-containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make python3-grpcio
+containernetworking-plugins umoci hyperfine time strace iproute2 jq python3 procps util-linux make protobuf-compiler
 uidmap man-db zsh fish"
 
 if [ "$(id -u)" != 0 ]; then

@@ -13,11 +13,14 @@ top=$(cd "$here/../.." && pwd)
 . "$top/integration/lib/common.sh"
 # shellcheck source=../lib/ctr.sh
 . "$top/integration/lib/ctr.sh"
+# shellcheck source=../lib/cri.sh
+. "$top/integration/lib/cri.sh"
 
 require_runtime containerd
 
 ensure_packages containerd:containerd ctr:containerd script:bsdutils
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
+build_cri_client
 
 # Short paths: unix socket paths are limited to 108 bytes.
 SUITE_DIR=$(mktemp -d /tmp/mrt-ctr.XXXXXX)
@@ -48,7 +51,7 @@ run_() {
 shim_socket() { # NAMESPACE ID
     printf '%s' "$SOCK/$1/$2" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'; }
 
-# The suite's containers as NAMESPACE/ID: run_ and cri.py log the ids, per namespace, in
+# The suite's containers as NAMESPACE/ID: run_ and the CRI client log the ids, per namespace, in
 # $SUITE_DIR/ids.<namespace>; kept in IDS once the dir is gone.
 IDS=""
 shim_ids() {
@@ -74,7 +77,7 @@ cleanup() {
     stop_scenario
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         after_failure >/dev/null 2>&1
-        "$here/cri.sh" cleanup >/dev/null 2>&1
+        cri_cleanup >/dev/null 2>&1
         ctr_ image rm "$IMG" "$IMG_USER" >/dev/null 2>&1
         kill "$CTRD_PID" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
@@ -242,8 +245,12 @@ t_systemd_cgroup() {
 
 t_cri_binary_name() {
     local out
-    out=$("$here/cri.sh" run)
-    want_contains "$out" "via-cri-binaryname uid=0" "container output read from the CRI log"
+    cri_images "$images"
+    mkdir -p "$SUITE_DIR/pod-logs"
+    # Host network: this suite has no CNI plugin.
+    out=$(cri_ run minirunc containerd-shim-runc-v2 node "$SUITE_DIR/pod-logs" "/$NS/cri" "$IMG" \
+        "$SUITE_DIR/ids.k8s.io")
+    want_eq "$out" "cri-log first uid=0" "the first container's log, read through CRI"
     # The runtime was called with the options block's Root (+ namespace): the options were used.
     [ -d "$SUITE_DIR/runtime-root-cri/k8s.io" ] || { echo "runtime root of the CRI runtime unused"; return 1; }
 }
@@ -251,7 +258,6 @@ t_cri_binary_name() {
 # ---- main --------------------------------------------------------------------------------------
 
 echo "containerd suite: runtime $RUNTIME, dir $SUITE_DIR, namespace $NS"
-export SUITE_DIR SOCK RUNTIME RUNC_ROOT NS images
 start_containerd "$here/config.toml"
 for archive in busybox busybox-user; do
     ctr_ image import "$images/$archive.oci.tar" >/dev/null || { echo "ctr image import failed" >&2; exit 2; }
@@ -296,7 +302,7 @@ else
 fi
 scenario "10 containers at once" t_ten_at_once
 scenario "failing start leaves nothing" t_failing_start
-scenario "CRI runtime via BinaryName (config.toml)" t_cri_binary_name
+scenario "CRI: a pod of two containers, runtime via BinaryName (config.toml)" t_cri_binary_name
 if "$RUNTIME" commit --help >/dev/null 2>&1; then
     scenario "commit: OCI archive imported and run by containerd" t_commit_import
 else

@@ -13,6 +13,8 @@ top=$(cd "$here/../.." && pwd)
 . "$top/integration/lib/common.sh"
 # shellcheck source=../lib/ctr.sh
 . "$top/integration/lib/ctr.sh"
+# shellcheck source=../lib/cri.sh
+. "$top/integration/lib/cri.sh"
 # shellcheck source=../../scripts/lib/cannot-run.sh
 . "$top/scripts/lib/cannot-run.sh"
 
@@ -21,8 +23,10 @@ require_runtime shim
 SHIM_BIN=$(dirname "$RUNTIME")/containerd-shim-minirunc-v1
 [ -x "$SHIM_BIN" ] || cannot_run "shim suite: no containerd-shim-minirunc-v1 next to $RUNTIME (build with cargo build --release)"
 
-ensure_packages containerd:containerd ctr:containerd
+ensure_packages containerd:containerd ctr:containerd jq:jq
+PATH=/usr/lib/cni:$PATH ensure_packages macvlan:containernetworking-plugins host-local:containernetworking-plugins
 images=$("$top/integration/lib/image.sh") || { echo "image build failed" >&2; exit 2; }
+build_cri_client
 
 # Short paths: unix socket paths are limited to 108 bytes.
 SUITE_DIR=$(mktemp -d /tmp/mrt-shim.XXXXXX)
@@ -35,9 +39,19 @@ STATE_PARENT=/run/containerd/minirunc
 RUNTIME_STATE=$STATE_PARENT/$NS
 FIFO_DIR=$SUITE_DIR/fifo
 SOCK=$SUITE_DIR/containerd.sock
+# CRI's containers: containerd namespace k8s.io, the shim's runtime root in it.
+CRI_STATE=$STATE_PARENT/k8s.io
 IMG=localhost/minirunc-busybox:latest
 CTRD_PID=""
-mkdir -p "$FIFO_DIR"
+mkdir -p "$FIFO_DIR" "$SUITE_DIR/cni/net.d"
+# The CRI pod's network: a macvlan (bridge mode) on the host's uplink in the pod's namespace,
+# with an address from a private range (no traffic is sent); it goes with the namespace.
+uplink=$(ip -o route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+cat >"$SUITE_DIR/cni/net.d/10-mrt-pod.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "mrt-pod-net", "plugins": [{"type": "macvlan", "mode": "bridge",
+  "master": "${uplink:-eth0}", "ipam": {"type": "host-local", "subnet": "10.254.77.0/24",
+  "dataDir": "$SUITE_DIR/cni/ipam"}}]}
+EOF
 # Shim sockets go to /run/containerd/s/ and the runtime's state under /run/containerd/minirunc/:
 # directories this suite creates there, it removes again (only when empty).
 created_host_dirs=""
@@ -61,6 +75,9 @@ shim_socket() { # ID
     printf '%s' "$SOCK/$NS/$1" | sha256sum | sed 's|^\([0-9a-f]*\).*|/run/containerd/s/\1|'
 }
 
+# CRI's pod and container ids (the pod first), as the client made them.
+cri_ids() { [ ! -e "$SUITE_DIR/ids.k8s.io" ] || cat "$SUITE_DIR/ids.k8s.io"; }
+
 IDS=""
 suite_ids() {
     [ ! -e "$SUITE_DIR/ids" ] || IDS=$(sort -u "$SUITE_DIR/ids")
@@ -73,6 +90,7 @@ cleanup() {
     stop_scenario
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         after_failure >/dev/null 2>&1
+        cri_cleanup >/dev/null 2>&1
         ctr_ image rm "$IMG" >/dev/null 2>&1
         kill "$CTRD_PID" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$CTRD_PID" 2>/dev/null || break; sleep 0.1; done
@@ -84,11 +102,13 @@ cleanup() {
         kill -9 "$pid" 2>/dev/null
     done
     for id in $(suite_ids); do rm -f "$(shim_socket "$id")"; done
+    for id in $(cri_ids); do rm -f "$(NS=k8s.io shim_socket "$id")"; rm -rf "${CRI_STATE:?}/$id"; done
     unmount_under "$SUITE_DIR"
     for cg in $(cgroups_named "$NS"); do
         find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     rm -rf "${RUNTIME_STATE:?}"
+    rmdir "$CRI_STATE" 2>/dev/null
     suite_ids >/dev/null
     rm -rf "$SUITE_DIR"
     for d in $created_host_dirs; do rmdir "$d" 2>/dev/null; done
@@ -276,6 +296,89 @@ t_not_supported() {
     ctr_ container rm "$NS-ckpt"
 }
 
+# `ctr task metrics`: cgroup v1 metrics of a running task, read from its cgroup by the shim.
+t_metrics() {
+    local id=$NS-metrics json limit=67108864
+    run_ -d --memory-limit "$limit" "$IMG" "$id" sh -c 'sleep 300 & wait'
+    for _ in $(seq 50); do [ "$(ctr_ task ps "$id" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ] && break; sleep 0.1; done
+    json=$(ctr_ task metrics --format json "$id")
+    want_eq "$(jq -r '.memory.usage.limit' <<<"$json")" "$limit" "memory limit"
+    want_eq "$(jq -r '.memory.usage.usage > 0 and .memory.usage.usage < '"$limit" <<<"$json")" true \
+        "memory usage above 0, below the limit ($(jq -c .memory.usage <<<"$json"))"
+    want_eq "$(jq -r '.pids.current' <<<"$json")" 2 "pids.current (sh and sleep)"
+    want_eq "$(jq -r '.cpu.usage.total > 0' <<<"$json")" true "cpu usage ($(jq -c .cpu.usage <<<"$json"))"
+    # The table form names the cgroup v1 files.
+    want_match "$(ctr_ task metrics "$id")" 'pids\.current +2' "ctr task metrics table"
+    ctr_ task kill -s SIGKILL "$id"
+    wait_status "$id" STOPPED
+    ctr_ task delete "$id" >/dev/null 2>&1 || true
+    ctr_ container rm "$id"
+    # A task that is gone has no metrics.
+    if ctr_ task metrics "$id" >/dev/null 2>&1; then echo "metrics of a deleted task"; return 1; fi
+}
+
+# A container that outgrows its memory limit is OOM-killed, and containerd hears of it.
+t_oom() {
+    local id=$NS-oom log=$SUITE_DIR/events-oom pid rc=0
+    ctr --address "$SOCK" --namespace "$NS" events >"$log" 2>&1 &
+    pid=$!
+    sleep 0.5
+    # dd's 64 MiB buffer, filled from /dev/zero, does not fit in 16 MiB.
+    run_ --rm --memory-limit 16777216 "$IMG" "$id" dd if=/dev/zero of=/dev/null bs=64M count=1 \
+        >/dev/null 2>&1 || rc=$?
+    for _ in $(seq 50); do grep -q "/tasks/delete.*$id" "$log" && break; sleep 0.1; done
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    want_eq "$rc" 137 "exit status of the OOM-killed dd"
+    # One, not a second when the cgroup is removed (t_events: none without an OOM).
+    want_eq "$(grep -F "\"$id\"" "$log" | grep -c ' /tasks/oom ')" 1 "oom events of $id"
+}
+
+# Containers of one pod (CRI's sandbox-id annotation) share one shim; it leaves with the last.
+t_pod_one_shim() {
+    local sandbox=$NS-pod i shim pids
+    echo "$sandbox" >>"$SUITE_DIR/ids"
+    for i in 1 2 3; do
+        run_ -d --annotation "io.kubernetes.cri.sandbox-id=$sandbox" "$IMG" "$NS-pod$i" sleep 300
+    done
+    pids=$(live_processes containerd-shim-minirunc-v1 | grep -e "-namespace $NS " | cut -d' ' -f1)
+    want_eq "$(echo "$pids" | wc -w)" 1 "shim processes of the pod ($pids)"
+    shim=$pids
+    for i in 1 2 3; do
+        want_eq "$(task_field "$NS-pod$i" 3)" RUNNING "status of $NS-pod$i"
+        want_eq "$(awk '/^PPid:/ { print $2 }' "/proc/$(task_field "$NS-pod$i" 2)/status")" "$shim" \
+            "parent of $NS-pod$i's init"
+    done
+    for i in 1 2; do
+        ctr_ task kill -s SIGKILL "$NS-pod$i"
+        wait_status "$NS-pod$i" STOPPED
+        ctr_ task delete "$NS-pod$i" >/dev/null 2>&1 || true
+        ctr_ container rm "$NS-pod$i"
+    done
+    # The shim still serves the pod's last container.
+    want_eq "$(cexec_ --exec-id e1 "$NS-pod3" echo still-served)" still-served "exec in $NS-pod3"
+    ctr_ task kill -s SIGKILL "$NS-pod3"
+    wait_status "$NS-pod3" STOPPED
+    ctr_ task delete "$NS-pod3" >/dev/null 2>&1 || true
+    ctr_ container rm "$NS-pod3"
+    for _ in $(seq 50); do kill -0 "$shim" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$shim" 2>/dev/null; then echo "the pod's shim outlived its last container"; return 1; fi
+}
+
+# Kubernetes through containerd's CRI, driven by integration/cri-client (k8s-cri's tonic client):
+# a pod of two containers on RuntimeClass handler "minirunc", i.e. minirunc's shim. The client
+# checks the shared network and IPC namespaces, exec sync, logs, stats, one shim for the pod, stop
+# and remove, and prints the first container's log.
+t_cri_pod() {
+    local out
+    cri_images "$images"
+    mkdir -p "$SUITE_DIR/pod-logs"
+    out=$(cri_ run minirunc containerd-shim-minirunc-v1 pod "$SUITE_DIR/pod-logs" "/$NS/cri" "$IMG" \
+        "$SUITE_DIR/ids.k8s.io")
+    want_eq "$out" "cri-log first uid=0" "the first container's log, read through CRI"
+    want_eq "$(find "$CRI_STATE" -mindepth 1 2>/dev/null)" "" "runtime state of the pod"
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
 echo "shim suite: $SHIM_BIN with runtime $RUNTIME, dir $SUITE_DIR, namespace $NS"
@@ -296,6 +399,10 @@ scenario "containerd restarts: the task keeps running, its exit is reported" t_c
 [ ! -e "$SUITE_DIR/containerd.pid" ] || CTRD_PID=$(cat "$SUITE_DIR/containerd.pid")
 scenario "a killed shim: containerd's delete command cleans up" t_shim_killed
 scenario "checkpoint: not implemented, said clearly" t_not_supported
+scenario "task metrics: cgroup v1 numbers" t_metrics
+scenario "OOM: the kill is reported as /tasks/oom" t_oom
+scenario "one shim for the containers of a pod" t_pod_one_shim
+scenario "CRI: a pod of two containers (cri-client)" t_cri_pod
 
 # ---- leftover check ---------------------------------------------------------------------------
 leftover() {
@@ -304,13 +411,18 @@ leftover() {
     [ -z "$what" ] || { echo "processes left:"; echo "$what"; }
     what=$(mounts_under "$SUITE_DIR")
     [ -z "$what" ] || { echo "mounts left:"; echo "$what"; }
-    what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d; done)
+    # The CRI pods' cgroup parent "$NS/cri" stays, as the parent of ctr's containers does.
+    what=$(for cg in $(cgroups_named "$NS"); do find "$cg" -mindepth 1 -type d ! -path "$cg/cri"; done)
     [ -z "$what" ] || { echo "container cgroups left:"; echo "$what"; }
     what=$(find "$RUNTIME_STATE" -mindepth 1 2>/dev/null
         for id in $(suite_ids); do data_root_entries "$id"; done)
     [ -z "$what" ] || { echo "runtime state left:"; echo "$what"; }
-    what=$(for id in $(suite_ids); do [ ! -e "$(shim_socket "$id")" ] || shim_socket "$id"; done)
-    [ -z "$what" ] || { echo "shim sockets left:"; echo "$what"; }
+    what=$(for id in $(suite_ids); do [ ! -e "$(shim_socket "$id")" ] || shim_socket "$id"; done
+        for id in $(cri_ids); do
+            [ ! -e "$(NS=k8s.io shim_socket "$id")" ] || NS=k8s.io shim_socket "$id"
+            [ ! -e "$CRI_STATE/$id" ] || echo "$CRI_STATE/$id"
+        done)
+    [ -z "$what" ] || { echo "shim sockets or CRI runtime state left:"; echo "$what"; }
     [ -n "$CTRD_PID" ] || return 0
     what=$(ctr_ task ls -q; ctr_ container ls -q)
     [ -z "$what" ] || { echo "tasks or containers left:"; echo "$what"; }

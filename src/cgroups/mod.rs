@@ -16,7 +16,7 @@ mod v1;
 mod v2;
 
 pub use convert::{blkio_weight_to_io_weight, shares_to_weight};
-pub use stats::Stats;
+pub use stats::{Blkio, BlkioEntry, MemoryEntry, Stats};
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
@@ -142,6 +142,11 @@ impl Cgroup {
             .map(|h| h.dir.as_path())
             .chain(unified)
             .collect()
+    }
+
+    /// The container's directory in the v1 hierarchy of `controller`, if v1 has it.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        find(&self.v1, controller)
     }
 
     /// The container directory in the cgroup2 mount, if any.

@@ -2,6 +2,9 @@
 //! `start` spawns (the crate's bootstrap parses the flags and runs the one asked for).
 
 use std::env;
+use std::fs::File;
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use containerd_shim::{
@@ -13,6 +16,8 @@ use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use crate::{events::Events, rootfs, runtime::Runtime, service::Service};
 
 const RUNTIME_ID: &str = "io.containerd.minirunc.v1";
+/// The annotation CRI gives every container of a pod, the grouping key of containerd's runc shim.
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 
 pub fn main() {
     shim::run::<Shim>(RUNTIME_ID, None)
@@ -42,13 +47,21 @@ impl shim::Shim for Shim {
         }
     }
 
-    /// `start`: spawn the server and return its socket address, which the crate prints and
-    /// containerd dials; the bundle's `address` file is where containerd finds it again after
-    /// its own restart.
+    /// `start`: return the address of the server for this container, which the crate prints
+    /// and containerd dials; the bundle's `address` file is where containerd finds it again
+    /// after its own restart. The containers of one pod share a server: one already serving
+    /// the pod's sandbox is reused, else a new one is spawned.
     fn start_shim(&mut self, opts: StartOpts) -> shim::Result<String> {
-        // One shim per container for now; a pod's sandbox id will be the grouping key.
-        let grouping = opts.id.clone();
-        let (_, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        let grouping = sandbox_id().unwrap_or_else(|| opts.id.clone());
+        let address = shim::socket_address(&opts.address, &opts.namespace, &grouping);
+        let serving = address
+            .strip_prefix("unix://")
+            .is_some_and(|path| UnixStream::connect(path).is_ok());
+        let address = if serving {
+            address
+        } else {
+            shim::spawn(opts, &grouping, Vec::new())?.1
+        };
         util::write_address(&address)?;
         Ok(address)
     }
@@ -96,4 +109,14 @@ impl shim::Shim for Shim {
             self.exit.clone(),
         )
     }
+}
+
+/// The pod of the container whose bundle is the working directory, from its config.json.
+fn sandbox_id() -> Option<String> {
+    let config = File::open("config.json").ok()?;
+    let spec: serde_json::Value = serde_json::from_reader(BufReader::new(config)).ok()?;
+    spec["annotations"][SANDBOX_ID]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
 }

@@ -13,6 +13,9 @@ use crate::process::{Exit, Process};
 use crate::runtime::Runtime;
 use crate::stdio;
 use containerd_shim::api::Options;
+use minirunc::cgroups::Cgroup;
+use minirunc::container::cgroup;
+use minirunc::state::State;
 
 /// How long Delete waits for the init that `delete --force` killed (it was never started).
 const KILLED_INIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,6 +25,8 @@ pub struct Container {
     pub bundle: PathBuf,
     pub runtime: Runtime,
     pub init: Arc<Process>,
+    /// Where Stats reads and the OOM watcher listens; none for a container without a cgroup.
+    pub cgroup: Option<Cgroup>,
     execs: Mutex<HashMap<String, Arc<Process>>>,
 }
 
@@ -56,11 +61,16 @@ impl Container {
             let _ = runtime.run(bundle, &["delete", "--force", id]);
             return Err(e);
         }
+        // The runtime's state says where it put the cgroup (cgroupsPath resolved).
+        let cgroup = State::load(runtime.root(), id)
+            .ok()
+            .and_then(|state| cgroup::of_state(&state));
         Ok(Container {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
             runtime,
             init,
+            cgroup,
             execs: Mutex::default(),
         })
     }

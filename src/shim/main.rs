@@ -26,6 +26,15 @@
 //! pid is not known yet cannot be reaped unnoticed: the pid table stays locked from the spawn
 //! of `minirunc create`/`exec` until the new pid is in it.
 //!
+//! Pods. `start` groups containers by their `io.kubernetes.cri.sandbox-id` annotation, as
+//! containerd's runc shim does: the server's socket is named after the sandbox, and a server
+//! already listening there is reused, so a pod costs one process.
+//!
+//! Stats and OOM. The shim reads a container's cgroup itself, with the minirunc library (files
+//! only, no fork): Stats converts what it reads into containerd's metrics protos (metrics.rs). One
+//! thread for all containers waits in epoll on an eventfd per container that cgroup v1 signals on
+//! OOM (oom.rs); a v2-only host gets no OOM events yet.
+//!
 //! Stdio. Without a terminal the container gets containerd's FIFOs themselves (stdio.rs), so no
 //! thread copies output and the shim holds no per-container thread at all. A terminal process
 //! has two copying threads between its pty master and the FIFOs (console.rs).
@@ -35,6 +44,8 @@ mod console;
 mod container;
 mod events;
 mod exits;
+mod metrics;
+mod oom;
 mod process;
 mod rootfs;
 mod runtime;

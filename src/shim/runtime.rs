@@ -50,6 +50,11 @@ impl Runtime {
         }
     }
 
+    /// The runtime's state root (`--root`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Run a verb and return its stdout.
     pub fn run(&self, bundle: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
         self.exec(bundle, args, Io::Capture(&[]))

@@ -10,19 +10,21 @@ use containerd_shim::{
     api, error,
     protos::api::ProcessInfo,
     protos::events::task::{
-        TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
-        TaskResumed, TaskStart,
+        TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM,
+        TaskPaused, TaskResumed, TaskStart,
     },
     protos::protobuf::Message,
     protos::ttrpc::{get_status, Code, Error},
     synchronous::util,
-    ExitSignal, Task, TtrpcContext, TtrpcResult,
+    warn, ExitSignal, Task, TtrpcContext, TtrpcResult,
 };
 
 use crate::console;
 use crate::container::Container;
 use crate::events::Events;
 use crate::exits::Exits;
+use crate::metrics;
+use crate::oom::OomWatcher;
 use crate::process::{Exit, Process};
 use crate::rootfs;
 use crate::runtime::Runtime;
@@ -31,6 +33,8 @@ pub struct Service {
     namespace: String,
     events: Arc<Events>,
     exits: Arc<Exits>,
+    /// None if the watcher could not start (logged): OOMs then go unreported.
+    oom: Option<Arc<OomWatcher>>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
     exit: Arc<ExitSignal>,
 }
@@ -53,10 +57,20 @@ impl Service {
         if let Err(e) = watching {
             error!("{e}");
         }
+        let publisher = events.clone();
+        let oom = OomWatcher::start(move |id| {
+            publisher.publish(TaskOOM {
+                container_id: id.to_string(),
+                ..Default::default()
+            })
+        })
+        .map_err(|e| error!("{e}"))
+        .ok();
         Service {
             namespace: namespace.to_string(),
             events,
             exits,
+            oom,
             containers: Mutex::default(),
             exit,
         }
@@ -180,6 +194,11 @@ impl Task for Service {
                 runtime_failed("create", e)
             })?;
         let pid = container.init.state().pid;
+        if let (Some(oom), Some(cgroup)) = (&self.oom, &container.cgroup) {
+            if let Err(e) = oom.watch(&req.id, cgroup) {
+                warn!("{e}");
+            }
+        }
         self.containers()
             .insert(req.id.clone(), Arc::new(container));
         self.events.publish(TaskCreate {
@@ -269,6 +288,9 @@ impl Task for Service {
             ));
         }
         let exit = if req.exec_id.is_empty() {
+            if let Some(oom) = &self.oom {
+                oom.unwatch(&req.id);
+            }
             let exit = container
                 .delete(&self.exits)
                 .map_err(|e| runtime_failed("delete", e))?;
@@ -515,12 +537,21 @@ impl Task for Service {
     fn stats(
         &self,
         _ctx: &TtrpcContext,
-        _req: api::StatsRequest,
+        req: api::StatsRequest,
     ) -> TtrpcResult<api::StatsResponse> {
-        Err(status(
-            Code::UNIMPLEMENTED,
-            "stats are not implemented by containerd-shim-minirunc-v1 yet",
-        ))
+        let container = self.container(&req.id)?;
+        let cgroup = container.cgroup.as_ref().ok_or_else(|| {
+            status(
+                Code::FAILED_PRECONDITION,
+                format!("container {} has no cgroup to read stats from", req.id),
+            )
+        })?;
+        let stats = metrics::collect(cgroup)
+            .map_err(|e| status(Code::UNKNOWN, format!("stats of container {}: {e}", req.id)))?;
+        Ok(api::StatsResponse {
+            stats: Some(stats).into(),
+            ..Default::default()
+        })
     }
 
     fn checkpoint(
