@@ -504,3 +504,63 @@ fn a_user_commits_a_rootless_copy_on_write_container() {
     w.ok(&["delete", &id]);
     w.assert_clean(&id);
 }
+
+/// `minirunc ARGS` as root of a new user namespace of the user, with exactly `env`: how rootless
+/// podman runs its runtime (in the namespace its pause process holds).
+fn as_user_namespace_root(
+    w: &UserWorld,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> std::process::Output {
+    let mut full = vec!["--user", "--map-root-user", BIN];
+    full.extend(args);
+    w.rt.output(user_command("unshare", &full, env))
+}
+
+#[test]
+fn root_of_a_user_namespace_keeps_state_in_the_users_directories() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["sleep", "1000"], |c| {
+        // Already in the user's namespace, as under rootless podman: the spec makes none.
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "user");
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    });
+    let (xdg, home) = (w.rt.path("xdg"), w.rt.path("home"));
+    let full: [(&str, &Path); 2] = [("XDG_RUNTIME_DIR", &xdg), ("HOME", &home)];
+    // podman runs start, kill and delete with XDG_RUNTIME_DIR as the whole environment.
+    let xdg_only: [(&str, &Path); 1] = [("XDG_RUNTIME_DIR", &xdg)];
+    let id = w.rt.id();
+    let ok = |args: &[&str], env: &[(&str, &Path)]| {
+        let out = as_user_namespace_root(&w, args, env);
+        assert!(
+            out.status.success(),
+            "minirunc {args:?} as root of the user's namespace failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    ok(
+        &["create", "--bundle", bundle.to_str().unwrap(), &id],
+        &full,
+    );
+    assert!(w.state_dir().join(&id).join("state.json").exists());
+    ok(&["start", &id], &xdg_only);
+    let st: Value = serde_json::from_str(&ok(&["state", &id], &xdg_only)).unwrap();
+    assert_eq!(st["status"], "running");
+    // Root of the user's namespace may not write the host's cgroups: there is none.
+    let out = as_user_namespace_root(&w, &["ps", &id], &xdg_only);
+    assert!(
+        text(&out.stderr).contains("has no cgroup"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&["kill", &id, "KILL"], &xdg_only);
+    w.wait_stopped(&id);
+    ok(&["delete", &id], &xdg_only);
+    w.assert_clean(&id);
+}
