@@ -9,7 +9,7 @@ RUNTIME ?= $(CURDIR)/target/release/minirunc
 RUNC ?= /usr/sbin/runc
 ROOTFS := bundle-examples/rootfs
 BUNDLE_TEST := integration/bundle-test
-INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
+INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/podman/rootless.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
 
 # make install / make uninstall (GNU conventions: PREFIX, DESTDIR, and each directory on its own).
 PREFIX ?= /usr/local
