@@ -52,6 +52,7 @@ step fuzz make -s fuzz
 step harness make -s test-harness
 step bundles make -s test-bundles
 step compare make -s test-compare
+step compare-rootless make -s test-compare-rootless
 for suite in containerd shim podman; do
     step "$suite" "integration/$suite/run.sh"
 done
