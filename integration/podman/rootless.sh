@@ -5,9 +5,7 @@
 # XDG_RUNTIME_DIR (0700, the user's) under a temp dir, and the root suite's containers.conf
 # template. podman runs the runtime as root of the user's namespace (its pause process holds it),
 # so minirunc's state goes to $XDG_RUNTIME_DIR/minirunc and there is no cgroup (a v1/hybrid host
-# delegates none): pause and limits are not scenarios here. Each container that exits costs 20 s
-# here, with runc as with minirunc: podman 4.3 rootless gives up waiting for conmon after its
-# 20 s timeout before it reads the exit file (the root suite does not wait).
+# delegates none): pause and limits are not scenarios here.
 # Usage (as root): RUNTIME=/abs/path/to/runtime integration/podman/rootless.sh
 # Leaves nothing behind: the user's podman removes its containers and storage (system reset), then
 # the suite checks that no process of the user's namespace, no mount and no runtime state remains.
@@ -48,8 +46,13 @@ DATA_ROOT=$SUITE_DIR/home/.local/share/minirunc
 USERNS=""    # the user namespace of podman's pause process, once it runs
 
 mkdir -m 700 "$SUITE_DIR/xdg" "$SUITE_DIR/home"
-sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" "$here/containers.conf" \
-    >"$SUITE_DIR/containers.conf"
+# The user's storage is podman's rootless default, under HOME; its database must lie below it
+# (static_dir = <graph root>/libpod), where conmon's exit command (podman container cleanup
+# --root <graph root>) looks for it. Elsewhere the cleanup finds no container: a killed one stays
+# "stopped" and each `run` waits 20 s for its exit.
+sed -e "s|@DIR@|$SUITE_DIR|g" -e "s|@RUNTIME@|$RUNTIME|g" \
+    -e "s|^static_dir = .*|static_dir = \"$SUITE_DIR/home/.local/share/containers/storage/libpod\"|" \
+    "$here/containers.conf" >"$SUITE_DIR/containers.conf"
 install -m 644 "$images/busybox.oci.tar" "$SUITE_DIR/busybox.oci.tar"
 chown -R "$USER_NAME:" "$SUITE_DIR"
 
@@ -67,9 +70,6 @@ chmod 755 "$PODMAN"
 pm() { timeout "${PM_TIMEOUT:-120}" "$PODMAN" "$@"; }
 PODMAN_CMD=$PODMAN
 RUN_FLAGS=()
-# podman 4.3 rootless here leaves a killed container "stopped" (with its exit code) until
-# something waits for it; runc's the same.
-KILLED_STATUS='exited|stopped'
 
 after_failure() { PM_TIMEOUT=30 pm rm -af -t 0 >/dev/null 2>&1; }
 

@@ -47,7 +47,6 @@ pm() { timeout "${PM_TIMEOUT:-120}" podman "$@"; }
 PODMAN_CMD=podman
 # podman run with the runtime under test, in the suite's cgroup parent.
 RUN_FLAGS=(--cgroup-parent "/$NS")
-KILLED_STATUS=exited
 
 # Remove every container of the private storage through podman.
 after_failure() {

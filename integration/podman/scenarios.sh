@@ -1,18 +1,17 @@
 # shellcheck shell=bash
 # The podman scenarios the root suite (run.sh) and the rootless one (rootless.sh) share. The
 # sourcing suite defines pm (podman), PODMAN_CMD (podman as a command line, for in_pty),
-# RUN_FLAGS (its `podman run` options), KILLED_STATUS (podman's status of a killed container, a
-# regex), IMG, NS, SUITE_DIR, runtime_state_left, and host_dir DIR (a directory on the host the
-# containers' root may write).
+# RUN_FLAGS (its `podman run` options), IMG, NS, SUITE_DIR, runtime_state_left, and
+# host_dir DIR (a directory on the host the containers' root may write).
 
 prun_() { pm --runtime "$RUNTIME" run "${RUN_FLAGS[@]}" "$@"; }
 
 inspect() { pm inspect --format "$1" "$2"; }
 
-# Wait until container NAME has a status matching the extended regex STATUS (at most 10 s).
+# Wait until container NAME has status STATUS (at most 10 s).
 wait_status() { # NAME STATUS
     for _ in $(seq 100); do
-        inspect '{{.State.Status}}' "$1" | grep -Eqx -- "$2" && return 0
+        [ "$(inspect '{{.State.Status}}' "$1")" = "$2" ] && return 0
         sleep 0.1
     done
     echo "container $1 did not reach status $2: $(inspect '{{.State.Status}}' "$1")"
@@ -121,7 +120,7 @@ t_kill_rm() {
     local id=$NS-kill
     prun_ -d --name "$id" "$IMG" sleep 300 >/dev/null
     pm kill -s KILL "$id" >/dev/null
-    wait_status "$id" "$KILLED_STATUS"
+    wait_status "$id" exited
     want_eq "$(inspect '{{.State.ExitCode}}' "$id")" 137 "exit code after kill -s KILL"
     pm rm "$id" >/dev/null
     want_eq "$(pm ps -a --filter "name=$id" -q)" "" "container after rm"
