@@ -31,7 +31,7 @@ export SHIM_BIN := target/release/containerd-shim-minirunc-v1
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
-.PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-compare-rootless test-integration \
+.PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-compare-rootless rootless-user test-integration \
 	leak-check bench clean docs install uninstall test-install deb
 
 all: build
@@ -99,7 +99,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # The harness must catch failures (timeouts, wrong output, leftovers): checked against runc.
-test-harness: rootfs
+test-harness: rootfs rootless-user
 	integration/harness-selftest/run $(RUNC)
 
 test-bundles: rootfs
@@ -108,11 +108,13 @@ test-bundles: rootfs
 test-compare: rootfs
 	$(BUNDLE_TEST) --runtime $(RUNTIME) --compare $(RUNC) bundle-examples
 
-# The bundles in their rootless forms run as the unprivileged test user (made if missing, as
-# tests/common/user.rs does), runc rootless as the oracle.
+# The unprivileged test user, made if missing as tests/common/user.rs does.
 ROOTLESS_USER := minirunc-rootless
-test-compare-rootless: rootfs
-	id $(ROOTLESS_USER) >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin $(ROOTLESS_USER)
+rootless-user:
+	@id $(ROOTLESS_USER) >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin $(ROOTLESS_USER)
+
+# The bundles in their rootless forms run as that user, runc rootless as the oracle.
+test-compare-rootless: rootfs rootless-user
 	$(BUNDLE_TEST) --runtime $(RUNTIME) --compare $(RUNC) --as-user $(ROOTLESS_USER) bundle-examples
 
 test-integration:
