@@ -9,7 +9,7 @@ RUNTIME ?= $(CURDIR)/target/release/minirunc
 RUNC ?= /usr/sbin/runc
 ROOTFS := bundle-examples/rootfs
 BUNDLE_TEST := integration/bundle-test
-INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
+INTEGRATION_SUITES := integration/containerd/run.sh integration/shim/run.sh integration/podman/run.sh integration/podman/rootless.sh integration/docker/run.sh integration/cgroupv2-vm/run.sh
 
 # make install / make uninstall (GNU conventions: PREFIX, DESTDIR, and each directory on its own).
 PREFIX ?= /usr/local
@@ -31,7 +31,7 @@ export SHIM_BIN := target/release/containerd-shim-minirunc-v1
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
-.PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-integration \
+.PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-compare-rootless rootless-user test-integration \
 	leak-check bench clean docs install uninstall test-install deb
 
 all: build
@@ -100,7 +100,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # The harness must catch failures (timeouts, wrong output, leftovers): checked against runc.
-test-harness: rootfs
+test-harness: rootfs rootless-user
 	integration/harness-selftest/run $(RUNC)
 
 test-bundles: rootfs
@@ -108,6 +108,15 @@ test-bundles: rootfs
 
 test-compare: rootfs
 	$(BUNDLE_TEST) --runtime $(RUNTIME) --compare $(RUNC) bundle-examples
+
+# The unprivileged test user, made if missing as tests/common/user.rs does.
+ROOTLESS_USER := minirunc-rootless
+rootless-user:
+	@id $(ROOTLESS_USER) >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin $(ROOTLESS_USER)
+
+# The bundles in their rootless forms run as that user, runc rootless as the oracle.
+test-compare-rootless: rootfs rootless-user
+	$(BUNDLE_TEST) --runtime $(RUNTIME) --compare $(RUNC) --as-user $(ROOTLESS_USER) bundle-examples
 
 test-integration:
 	@for suite in $(INTEGRATION_SUITES); do \

@@ -52,7 +52,12 @@ step fuzz make -s fuzz
 step harness make -s test-harness
 step bundles make -s test-bundles
 step compare make -s test-compare
-for suite in containerd shim podman docker cgroupv2-vm; do
+step compare-rootless make -s test-compare-rootless
+for suite in containerd shim podman; do
+    step "$suite" "integration/$suite/run.sh"
+done
+step podman-rootless integration/podman/rootless.sh
+for suite in docker cgroupv2-vm; do
     step "$suite" "integration/$suite/run.sh"
 done
 step leak-check integration/leak-check.sh --since "$work/leak-baseline"

@@ -68,11 +68,12 @@ fn exe_is_read_only() -> Result<bool> {
 }
 
 /// The binary to re-execute: a read-only detached mount, or for a user who may not mount (no
-/// CAP_SYS_ADMIN) a sealed in-memory copy, which no one can write either.
+/// CAP_SYS_ADMIN over its mount namespace: a user, or root of a user namespace that does not
+/// own it) a sealed in-memory copy, which no one can write either.
 fn read_only_exe() -> Result<OwnedFd> {
     match read_only_clone() {
         Ok(fd) => Ok(fd),
-        Err(e) if nix::unistd::geteuid().is_root() => Err(e),
+        Err(e) if crate::rootless::host_root() => Err(e),
         Err(_) => sealed_copy(),
     }
 }

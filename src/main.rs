@@ -87,18 +87,18 @@ fn print_version() {
 
 /// --root and --data-root, or their defaults: a non-root user's go where that user can write.
 fn paths(cli: &Cli, rootless: bool) -> anyhow::Result<Paths> {
-    let as_user = rootless && !nix::unistd::geteuid().is_root();
+    let as_user = rootless && rootless::user_directories();
     let root = match &cli.root {
         Some(r) => r.clone(),
         None if as_user => rootless::default_state_root()?,
         None => "/run/minirunc".into(),
     };
     let data_root = match &cli.data_root {
-        Some(d) => d.clone(),
-        None if as_user => rootless::default_data_root()?,
-        None => "/var/lib/minirunc".into(),
+        Some(d) => Ok(d.clone()),
+        None if as_user => rootless::default_data_root(),
+        None => Ok("/var/lib/minirunc".into()),
     };
-    Ok(Paths { root, data_root })
+    Ok(Paths::new(root, data_root))
 }
 
 /// The fds 3..3+n that the verb passes into the container must be the caller's, all open.

@@ -20,6 +20,19 @@ pub fn host_root() -> bool {
     nix::unistd::geteuid().is_root() && !in_child_user_namespace()
 }
 
+/// Whether defaults go to the caller's own directories (`$XDG_RUNTIME_DIR`, `$XDG_DATA_HOME`):
+/// for any non-root user, and for root of a user namespace that has an XDG_RUNTIME_DIR and is
+/// not USER=root (rootless podman runs the runtime as root of the user's namespace, where
+/// /run is not writable). runc decides its state root the same way.
+pub fn user_directories() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    in_child_user_namespace()
+        && std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty())
+        && std::env::var_os("USER").is_none_or(|u| u != "root")
+}
+
 /// True inside a user namespace other than the initial one, whose uid_map is the identity of
 /// the whole 32-bit range.
 fn in_child_user_namespace() -> bool {

@@ -192,6 +192,14 @@ impl UserWorld {
         assert!(stopped, "{id} did not stop");
     }
 
+    /// SIGKILL, wait for stopped, delete: nothing of `id` may be left.
+    fn kill_delete_clean(&self, id: &str) {
+        self.ok(&["kill", id, "KILL"]);
+        self.wait_stopped(id);
+        self.ok(&["delete", id]);
+        self.assert_clean(id);
+    }
+
     fn state_dir(&self) -> PathBuf {
         self.rt.path("xdg/minirunc")
     }
@@ -301,10 +309,7 @@ fn a_user_runs_a_container_through_its_whole_lifecycle() {
         "echo x > /dev/null && head -c1 /dev/zero | wc -c",
     ]);
     assert!(w.ok(&["list"]).contains(&id));
-    w.ok(&["kill", &id, "KILL"]);
-    w.wait_stopped(&id);
-    w.ok(&["delete", &id]);
-    w.assert_clean(&id);
+    w.kill_delete_clean(&id);
 }
 
 #[test]
@@ -502,5 +507,198 @@ fn a_user_commits_a_rootless_copy_on_write_container() {
     owner(&entries, "bin/.wh.true");
     owner(&entries, "etc/.wh..wh..opq");
     w.ok(&["delete", &id]);
+    w.assert_clean(&id);
+}
+
+/// `minirunc ARGS` as root of a new user namespace of the user, with exactly `env`: how rootless
+/// podman runs its runtime (in the namespace its pause process holds).
+fn as_user_namespace_root(
+    w: &UserWorld,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> std::process::Output {
+    let mut full = vec!["--user", "--map-root-user", BIN];
+    full.extend(args);
+    w.rt.output(user_command("unshare", &full, env))
+}
+
+#[test]
+fn root_of_a_user_namespace_keeps_state_in_the_users_directories() {
+    let w = UserWorld::new();
+    let bundle = w.bundle(&["sleep", "1000"], |c| {
+        // Already in the user's namespace, as under rootless podman: the spec makes none.
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "user");
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+    });
+    let (xdg, home) = (w.rt.path("xdg"), w.rt.path("home"));
+    let full: [(&str, &Path); 2] = [("XDG_RUNTIME_DIR", &xdg), ("HOME", &home)];
+    // podman runs start, kill and delete with XDG_RUNTIME_DIR as the whole environment.
+    let xdg_only: [(&str, &Path); 1] = [("XDG_RUNTIME_DIR", &xdg)];
+    let id = w.rt.id();
+    let ok = |args: &[&str], env: &[(&str, &Path)]| {
+        let out = as_user_namespace_root(&w, args, env);
+        assert!(
+            out.status.success(),
+            "minirunc {args:?} as root of the user's namespace failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    ok(
+        &["create", "--bundle", bundle.to_str().unwrap(), &id],
+        &full,
+    );
+    assert!(w.state_dir().join(&id).join("state.json").exists());
+    ok(&["start", &id], &xdg_only);
+    let st: Value = serde_json::from_str(&ok(&["state", &id], &xdg_only)).unwrap();
+    assert_eq!(st["status"], "running");
+    // Root of the user's namespace may not write the host's cgroups: there is none.
+    let out = as_user_namespace_root(&w, &["ps", &id], &xdg_only);
+    assert!(
+        text(&out.stderr).contains("has no cgroup"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&["kill", &id, "KILL"], &xdg_only);
+    w.wait_stopped(&id);
+    ok(&["delete", &id], &xdg_only);
+    w.assert_clean(&id);
+}
+
+/// The pty master the runtime sends over the console socket `listener` (one SCM_RIGHTS fd).
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("no fd on the console socket");
+    std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What the terminal behind `master` shows until a line `until` (at most 10 s).
+fn read_terminal(master: std::fs::File, until: &str) -> String {
+    use std::io::Read;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = until.to_string();
+    std::thread::spawn(move || {
+        let (mut master, mut seen) = (master, String::new());
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if seen.lines().any(|l| l.trim_end() == wanted) {
+                break;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("no line {until:?} on the terminal within 10 s"))
+}
+
+/// A console socket in the sandbox that the user may connect to.
+fn user_console_socket(w: &UserWorld, name: &str) -> (PathBuf, std::os::unix::net::UnixListener) {
+    let path = w.rt.path(name);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    give_to_user(&path);
+    (path, listener)
+}
+
+#[test]
+fn a_user_gets_terminals_over_the_console_socket() {
+    let w = UserWorld::new();
+    let script = "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; exec sleep 1000";
+    let bundle = w.bundle(&["sh", "-c", script], |c| {
+        c["process"]["terminal"] = true.into();
+    });
+    let id = w.rt.id();
+    let (sock, listener) = user_console_socket(&w, "console.sock");
+    let (b, s) = (bundle.to_str().unwrap(), sock.to_str().unwrap());
+    w.ok(&["create", "--bundle", b, "--console-socket", s, &id]);
+    let master = receive_master(&listener);
+    w.ok(&["start", &id]);
+    let seen = read_terminal(master, "stdio-is-a-tty");
+    assert!(seen.starts_with("/dev/pts/0"), "{seen}");
+    // exec -t: a second terminal, from the container's devpts.
+    let (sock, listener) = user_console_socket(&w, "exec.sock");
+    let exec = [
+        "exec",
+        "-t",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-d",
+        &id,
+    ];
+    let mut args = exec.to_vec();
+    args.extend(["sh", "-c", "tty; echo exec-done"]);
+    w.ok(&args);
+    let seen = read_terminal(receive_master(&listener), "exec-done");
+    assert!(seen.starts_with("/dev/pts/1"), "{seen}");
+    w.kill_delete_clean(&id);
+}
+
+#[test]
+fn a_users_hooks_run_as_the_user_and_in_the_container() {
+    let w = UserWorld::new();
+    let log = w.rt.path("hooks.log");
+    std::fs::write(&log, "").unwrap();
+    give_to_user(&log);
+    let line = |name: &str| {
+        let script = format!("echo {name} $(id -u) >> {}", log.display());
+        json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+    };
+    let bundle = w.bundle(&["true"], |c| {
+        c["hooks"] = json!({
+            "createRuntime": [line("createRuntime")],
+            "createContainer": [line("createContainer")],
+            "poststart": [line("poststart")],
+            "poststop": [line("poststop")],
+            // Inside the container (after the root switch): its own file, on its root.
+            "startContainer": [{"path": "/bin/sh",
+                "args": ["sh", "-c", "id -u > /start-container"]}],
+        });
+    });
+    let id = w.rt.id();
+    w.ok(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    let st: Value = serde_json::from_str(&w.ok(&["state", &id])).unwrap();
+    let upper = PathBuf::from(st["rootfsWrites"].as_str().unwrap());
+    w.ok(&["start", &id]);
+    w.wait_stopped(&id);
+    assert_eq!(
+        std::fs::read_to_string(upper.join("start-container")).unwrap(),
+        "0\n",
+        "startContainer's id inside"
+    );
+    w.ok(&["delete", &id]);
+    // The runtime's own hooks run as the user; createContainer in the container's namespaces,
+    // where the user is root.
+    let (uid, _) = rootless_user();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("createRuntime {uid}\ncreateContainer 0\npoststart {uid}\npoststop {uid}\n")
+    );
     w.assert_clean(&id);
 }

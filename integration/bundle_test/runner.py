@@ -84,7 +84,7 @@ class Console:
 
 
 class Lifecycle:
-    def __init__(self, runtime, bundle, cid, rootdir, timeout, reap):
+    def __init__(self, runtime, bundle, cid, rootdir, timeout, reap, as_user=None):
         self.runtime = runtime
         self.bundle = bundle
         self.cid = cid
@@ -100,6 +100,13 @@ class Lifecycle:
         # data root (runc ignores the variable); a caller's MINIRUNC_DATA_ROOT wins.
         self.data_root = os.environ.get("MINIRUNC_DATA_ROOT") or os.path.join(self.work, "data")
         self.env = dict(os.environ, MINIRUNC_DATA_ROOT=self.data_root)
+        # --as-user: the runtime runs as that user, in the run's dir (the user's), on the
+        # bundle's rootless form; expectations stay the bundle's.
+        self.user, self.config_bundle = as_user or (None, bundle)
+        if self.user:
+            self.user.give(self.work)
+            self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MINIRUNC_DATA_ROOT": self.data_root,
+                        "XDG_RUNTIME_DIR": self.work, "HOME": self.work}
         self.exp = expect.load(bundle)
         self.timeout = self.exp.get("timeout_s", timeout)
         self.run = Run(bundle=bundle, runtime=runtime, cid=cid)
@@ -109,6 +116,8 @@ class Lifecycle:
     # --- runtime commands -------------------------------------------------------------------------
     def cmd(self, step, *args, stdout=None, stderr=None):
         argv = [self.runtime, "--root", self.root, *args]
+        if self.user:
+            argv = self.user.wrap(argv, self.env)
         t0 = time.monotonic()
         capture = stdout is None
         try:
@@ -139,15 +148,19 @@ class Lifecycle:
 
     # --- the lifecycle ----------------------------------------------------------------------------
     def execute(self):
-        with open(os.path.join(self.bundle, "config.json"), encoding="utf-8") as f:
+        with open(os.path.join(self.config_bundle, "config.json"), encoding="utf-8") as f:
             terminal = json.load(f).get("process", {}).get("terminal", False)
         expect.prepare(self.bundle, self.exp)
         if self.own_root:
             os.mkdir(self.root, 0o700)
+            if self.user:
+                self.user.give(self.root)
         pid_file = os.path.join(self.work, "init.pid")
-        create = ["create", "--bundle", self.bundle, "--pid-file", pid_file]
+        create = ["create", "--bundle", self.config_bundle, "--pid-file", pid_file]
         if terminal:
             self.console = Console(os.path.join(self.work, "console.sock"))
+            if self.user:
+                self.user.give(self.console.path)
             create += ["--console-socket", self.console.path]
         out_path = os.path.join(self.work, "stdout")
         err_path = os.path.join(self.work, "stderr")
@@ -283,12 +296,13 @@ def rootfs_of(bundle):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(bundle, path))
 
 
-def run_bundle(runtime, bundle, cid, rootdir, timeout, reap):
-    """Run BUNDLE once under RUNTIME; never raises for container failures, never leaves it behind."""
+def run_bundle(runtime, bundle, cid, rootdir, timeout, reap, as_user=None):
+    """Run BUNDLE once under RUNTIME; never raises for container failures, never leaves it behind.
+    AS_USER: (rootless.User, the bundle's rootless form) to run it as that user."""
     bundle = os.path.abspath(bundle)
     t0 = time.monotonic()
     try:
-        lc = Lifecycle(runtime, bundle, cid, rootdir, timeout, reap)
+        lc = Lifecycle(runtime, bundle, cid, rootdir, timeout, reap, as_user)
     except expect.ExpectError as e:
         run = Run(bundle=bundle, runtime=runtime, cid=cid, failures=[str(e)])
         return run

@@ -10,10 +10,11 @@ use crate::rootfs::reclaim::{self, Verdict};
 /// `explicit`: --data-root (or MINIRUNC_DATA_ROOT) was given, so a missing one is a mistake;
 /// the default one only exists once a container had a layer.
 pub fn gc(paths: &Paths, a: &GcArgs, explicit: bool) -> Result<i32> {
-    if !explicit && !paths.data_root.exists() {
+    let data_root = paths.data_root()?;
+    if !explicit && !data_root.exists() {
         return Ok(0);
     }
-    let reports = reclaim::gc(&paths.data_root, a.dry_run)?;
+    let reports = reclaim::gc(data_root, a.dry_run)?;
     for r in &reports {
         println!("{}", r.describe(a.dry_run));
     }

@@ -28,7 +28,7 @@ pub fn for_spec(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup> {
 /// resources, which then cannot be applied: an error naming them.
 pub fn for_create(spec: &Spec, id: &str, systemd: bool) -> Result<Option<Cgroup>> {
     let cgroup = for_spec(spec, id, systemd)?;
-    if nix::unistd::geteuid().is_root() || cgroup.writable_by_caller() {
+    if crate::rootless::host_root() || cgroup.writable_by_caller() {
         return Ok(Some(cgroup));
     }
     let asked = requested_resources(spec)?;

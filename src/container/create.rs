@@ -96,7 +96,7 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
     let host_default = opts.default_rootfs_mode.as_deref();
     let layers = match layers::wants_overlay(&rootfs, mode, annotations, host_default)? {
         true => Some(Layers {
-            dir: layers::dir_for(&paths.data_root, &paths.root, id),
+            dir: layers::dir_for(paths.data_root()?, &paths.root, id),
             lowers: layers::lowers(&bundle, &rootfs, annotations)?,
         }),
         false => None,

@@ -9,20 +9,41 @@ pub use create::{create, hook_state, seccomp_handoff, write_pid_file, CreateOpti
 pub use exec::exec;
 pub use lifecycle::{delete, kill, load, start, status_of};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where state and layers live (the global flags).
 pub struct Paths {
     pub root: PathBuf,
-    pub data_root: PathBuf,
+    /// Resolved when the flags run, but only an error for the verbs that need layers: rootless
+    /// podman runs start, kill and delete with XDG_RUNTIME_DIR as the whole environment.
+    data_root: Result<PathBuf, String>,
+}
+
+impl Paths {
+    pub fn new(root: PathBuf, data_root: anyhow::Result<PathBuf>) -> Paths {
+        let data_root = data_root.map_err(|e| format!("{e:#}"));
+        Paths { root, data_root }
+    }
+
+    /// --data-root, or the error saying why there is no default one.
+    pub fn data_root(&self) -> anyhow::Result<&Path> {
+        match &self.data_root {
+            Ok(d) => Ok(d),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        }
+    }
 }
 
 /// Reclaim the layers of this `--root`'s containers whose state is gone (rootfs/reclaim.rs).
 /// Run by create, run and delete; a failure here is the log's, never the verb's.
 pub fn reclaim_layers(paths: &Paths) {
     use crate::logging::{debug, warn};
-    match crate::rootfs::reclaim::sweep_root(&paths.data_root, &paths.root) {
+    // Without a data root this caller cannot have made layers under one.
+    let Ok(data_root) = paths.data_root() else {
+        return;
+    };
+    match crate::rootfs::reclaim::sweep_root(data_root, &paths.root) {
         Ok(reports) => {
             for r in reports {
                 let line = r.describe(false);

@@ -117,6 +117,16 @@ fn state_and_parent(proc_dir: &Path) -> (String, String) {
     (state, fields.next().unwrap_or("?").to_string())
 }
 
+/// Whether the process's real uid is not 0.
+fn not_root(proc_dir: &Path) -> bool {
+    let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .is_some_and(|uid| uid != "0")
+}
+
 /// Live processes (not zombies: the dead are ours to reap) whose command line or cgroup names
 /// `id`.
 pub fn processes_naming(id: &str) -> Vec<String> {
@@ -134,7 +144,9 @@ pub fn runtime_processes() -> Vec<String> {
 }
 
 /// Reap, forever, our zombie children that are container processes of this test binary (orphans
-/// reparented to us as subreaper). Only those: `Command` children must stay for their waiters.
+/// reparented to us as subreaper): those in its cgroups, and those not root (a rootless
+/// container has no cgroup; every `Command` child runs as root: minirunc, or runuser for the
+/// test user). Only those: `Command` children must stay for their waiters.
 /// A dead init of a pid namespace lingers until all its namespace's processes are reaped, so
 /// this must go on while a test waits for `delete`.
 pub fn reap_container_zombies() -> ! {
@@ -149,7 +161,7 @@ pub fn reap_container_zombies() -> ! {
                 continue;
             }
             let cg = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
-            if cg.contains(&ids) {
+            if cg.contains(&ids) || not_root(&entry.path()) {
                 // SAFETY: waiting for one specific pid, our zombie child that nobody else waits for.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
             }
