@@ -14,9 +14,11 @@ mod sub;
 pub mod systemd_path;
 mod v1;
 mod v2;
+mod warm_up;
 
 pub use convert::{blkio_weight_to_io_weight, shares_to_weight};
 pub use stats::Stats;
+pub use warm_up::WarmUp;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
@@ -193,6 +195,12 @@ impl Cgroup {
         self.v1
             .iter()
             .try_for_each(|h| fs::write(&h.dir, "cgroup.procs", &pid))
+    }
+
+    /// Pay the grace period the first v1 migration waits for in the background (see
+    /// `warm_up`); drop the result before forking.
+    pub fn warm_up_migration(&self) -> WarmUp {
+        WarmUp::start(&self.v1)
     }
 
     /// The cgroup2 directory opened for clone3(CLONE_INTO_CGROUP); None without one.

@@ -6,6 +6,7 @@ use oci_spec::runtime::{Process, Spec};
 use std::os::fd::OwnedFd;
 
 use super::{load, seccomp_handoff, status_of, Paths};
+use crate::cgroups::Cgroup;
 use crate::process::{self, Launch, Role};
 use crate::state::{State, Status};
 
@@ -35,6 +36,11 @@ pub fn exec(
         (Some(cg), subs) => Some(cg.sub_cgroup(subs)?),
         (None, _) => bail!("--cgroup: container {id} has no cgroup"),
     };
+    // A paused container's process joins only after its setup: no head start to gain.
+    let warm_up = cgroup
+        .as_ref()
+        .filter(|_| !paused)
+        .map(Cgroup::warm_up_migration);
     let spec = st.spec()?;
     let launch = Launch {
         spec: &spec,
@@ -52,6 +58,7 @@ pub fn exec(
         state: &st,
         cgroup,
     };
+    drop(warm_up);
     process::spawn(&launch, &mut rt).map(|(pid, _)| pid)
 }
 
