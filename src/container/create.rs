@@ -102,11 +102,6 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         false => None,
     };
     let cgroup = super::cgroup::for_create(&spec, id, opts.systemd_cgroup)?;
-    // Only root's runtime: a user's create may fork (layers::claim) before `spawn`.
-    let warm_up = cgroup
-        .as_ref()
-        .filter(|_| crate::rootless::host_root())
-        .map(Cgroup::warm_up_migration);
     let mut st = State {
         oci_version: crate::SPEC_VERSION.to_string(),
         id: id.to_string(),
@@ -201,7 +196,6 @@ pub fn create(paths: &Paths, id: &str, opts: &CreateOptions) -> Result<Created> 
         state: &st,
         cgroup,
     };
-    drop(warm_up);
     let (pid, chan) =
         process::spawn(&launch, &mut rt).map_err(|e| explain_oom(e, &spec, cgroup))?;
     drop(launch);

@@ -6,7 +6,6 @@ use oci_spec::runtime::{Process, Spec};
 use std::os::fd::OwnedFd;
 
 use super::{load, seccomp_handoff, status_of, Paths};
-use crate::cgroups::Cgroup;
 use crate::process::{self, Launch, Role};
 use crate::state::{State, Status};
 
@@ -22,6 +21,7 @@ pub fn exec(
     ignore_paused: bool,
     sub_cgroups: &[String],
 ) -> Result<i32> {
+    let warm_up = crate::cgroups::warm_up_migration();
     let st = load(paths, id)?;
     let paused = match status_of(paths, &st) {
         Status::Running | Status::Created => false,
@@ -36,11 +36,6 @@ pub fn exec(
         (Some(cg), subs) => Some(cg.sub_cgroup(subs)?),
         (None, _) => bail!("--cgroup: container {id} has no cgroup"),
     };
-    // A paused container's process joins only after its setup: no head start to gain.
-    let warm_up = cgroup
-        .as_ref()
-        .filter(|_| !paused)
-        .map(Cgroup::warm_up_migration);
     let spec = st.spec()?;
     let launch = Launch {
         spec: &spec,
