@@ -14,9 +14,11 @@ mod sub;
 pub mod systemd_path;
 mod v1;
 mod v2;
+mod warm_up;
 
 pub use convert::{blkio_weight_to_io_weight, shares_to_weight};
 pub use stats::{Blkio, BlkioEntry, MemoryEntry, Stats};
+pub use warm_up::WarmUp;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
@@ -86,18 +88,28 @@ fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
     Ok(abs)
 }
 
+/// The host's cgroup mounts under the default root, detected once per process.
+fn host_mounts() -> Result<&'static mounts::Mounts> {
+    static HOST: OnceLock<mounts::Mounts> = OnceLock::new();
+    match HOST.get() {
+        Some(m) => Ok(m),
+        None => {
+            let m = mounts::detect_host(Path::new(DEFAULT_ROOT))?;
+            Ok(HOST.get_or_init(|| m))
+        }
+    }
+}
+
+/// Pay the grace period the first v1 migration waits for in the background (see `warm_up`), on
+/// a host with v1 hierarchies; drop the result before forking.
+pub fn warm_up_migration() -> WarmUp {
+    WarmUp::start(host_mounts().map(|m| m.v1.as_slice()).unwrap_or_default())
+}
+
 impl Cgroup {
     /// Resolves linux.cgroupsPath on the host's layout (detected once per process).
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
-        static HOST: OnceLock<mounts::Mounts> = OnceLock::new();
-        let mounts = match HOST.get() {
-            Some(m) => m,
-            None => {
-                let m = mounts::detect_host(Path::new(DEFAULT_ROOT))?;
-                HOST.get_or_init(|| m)
-            }
-        };
-        Self::from_mounts(mounts, cgroups_path, id)
+        Self::from_mounts(host_mounts()?, cgroups_path, id)
     }
 
     /// Like [`Cgroup::new`] against another cgroup filesystem root, e.g. a cgroup2 mount.
