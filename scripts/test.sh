@@ -28,7 +28,7 @@ step() { # NAME COMMAND...
         result="passed ($took)"
     fi
     rm -f "$work/skip"
-    summary="$summary$(printf '%-14s %s' "$name" "$result")"$'\n'
+    summary="$summary$(printf '%-16s %s' "$name" "$result")"$'\n'
     return "$rc"
 }
 
