@@ -2,7 +2,7 @@
 //! the console socket in one message with exactly one SCM_RIGHTS fd and the pty's name as
 //! payload, without waiting for a reply (runc's protocol, which containerd and conmon expect).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -76,28 +76,36 @@ pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     .context("socketpair for the terminal")
 }
 
+/// Receive the pty master a runtime sends over a connected console socket (one SCM_RIGHTS fd,
+/// the pty's name as data, which is ignored).
+pub fn receive_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context("receive the pty master")?;
+    for c in msg.cmsgs().context("pty master message")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just gave this process the fd; nothing else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    bail!("the console socket's message carried no pty master")
+}
+
 impl LocalTerminal {
     /// Receive the pty master on `ours` and start copying; the local terminal goes raw.
     pub fn attach(ours: OwnedFd) -> Result<LocalTerminal> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned};
-        use std::os::fd::FromRawFd;
-        let mut buf = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            ours.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .context("receive the pty master")?;
-        let mut master = None;
-        for c in msg.cmsgs().context("pty master message")? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                master = fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-        let master = master.context("the container sent no pty master")?;
+        let master = receive_master(&ours)?;
         let stdin = std::io::stdin();
         let restore = nix::sys::termios::tcgetattr(&stdin).ok();
         if let Some(t) = &restore {

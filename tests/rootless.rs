@@ -572,28 +572,8 @@ fn root_of_a_user_namespace_keeps_state_in_the_users_directories() {
 
 /// The pty master the runtime sends over the console socket `listener` (one SCM_RIGHTS fd).
 fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no fd on the console socket");
-    std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    minirunc::tty::receive_master(&conn).unwrap().into()
 }
 
 /// What the terminal behind `master` shows until a line `until` (at most 10 s).

@@ -3,14 +3,12 @@
 //! stdout FIFO and from its stdin FIFO, and ResizePty sets its window size.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
-
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 /// A listening console socket, removed when dropped.
 pub struct ConsoleSocket {
@@ -45,26 +43,7 @@ impl ConsoleSocket {
             .accept()
             .map_err(|e| io::Error::new(e.kind(), format!("the runtime sent no terminal: {e}")))?;
         conn.set_nonblocking(false)?;
-        let mut name = [0u8; 4096];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut space = nix::cmsg_space!(std::os::fd::RawFd);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
-        for cmsg in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                if let Some(&fd) = fds.first() {
-                    // SAFETY: the kernel just gave this process the fd; nothing else owns it.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
-        }
-        Err(io::Error::other(
-            "the runtime's console message carried no fd",
-        ))
+        minirunc::tty::receive_master(&conn).map_err(|e| io::Error::other(format!("{e:#}")))
     }
 }
 
