@@ -4,9 +4,8 @@
 //! | step | from -> to             | message          | meaning                                         |
 //! |------|------------------------|------------------|-------------------------------------------------|
 //! | 1    | intermediate -> runtime| `UserNsCreated`  | new user namespace exists: write uid/gid maps   |
-//! | 2    | runtime -> intermediate| `Proceed`        | maps written; an exec'd process's intermediate is in the cgroup (exec --ignore-paused: see 6a) |
+//! | 2    | runtime -> intermediate| `Proceed`        | maps written; the intermediate is in the cgroup, having moved itself into the v1 hierarchies (exec --ignore-paused: see 6a) |
 //! | 3    | intermediate -> runtime| `InitPid(pid)`   | init forked (host pid); the intermediate exits, and only then may init speak |
-//! | 3a   | runtime -> init        | `Joined`         | init is in the cgroup: moved while it built the root (with a new cgroup namespace, the intermediate was, before step 2) |
 //! | 4    | init -> runtime        | `MountsReady`    | only with prestart/createRuntime hooks: run them |
 //! | 5    | runtime -> init        | `HooksDone`      | hooks succeeded                                 |
 //! | 5a   | child -> runtime       | `SeccompFd(n)`   | only with listenerPath: take fd n (pidfd_getfd) and pass it on |
@@ -30,7 +29,6 @@ pub enum Message {
     UserNsCreated,
     Proceed,
     InitPid(i32),
-    Joined,
     MountsReady,
     HooksDone,
     SeccompFd(i32),

@@ -21,7 +21,6 @@ pub fn exec(
     ignore_paused: bool,
     sub_cgroups: &[String],
 ) -> Result<i32> {
-    let warm_up = crate::cgroups::warm_up_migration();
     let st = load(paths, id)?;
     let paused = match status_of(paths, &st) {
         Status::Running | Status::Created => false,
@@ -53,7 +52,6 @@ pub fn exec(
         state: &st,
         cgroup,
     };
-    drop(warm_up);
     process::spawn(&launch, &mut rt).map(|(pid, _)| pid)
 }
 

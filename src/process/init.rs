@@ -42,15 +42,7 @@ fn container_init(
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let root = rootfs::prepare(spec, plan)?;
     let hooks = spec.hooks().as_ref();
-    // The runtime moves init into the cgroup while the root is built (sync step 3a); hooks and
-    // the process's own settings run inside it, so `Joined` comes before the first of them.
-    let runtime_hooks =
-        hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some());
-    let joined_early = runtime_hooks || hooks.is_some_and(|h| h.create_container().is_some());
-    if joined_early {
-        chan.expect(&Message::Joined)?;
-    }
-    if runtime_hooks {
+    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         chan.send(&Message::MountsReady)?;
         chan.expect(&Message::HooksDone)?;
     }
@@ -72,7 +64,7 @@ fn container_init(
     // sysctl before readonlyPaths: the default spec makes /proc/sys read-only.
     set_kernel_params(spec)?;
     rootfs::finish(spec)?;
-    let program = prepare_process(launch, chan, !joined_early)?;
+    let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
     // Only a recorded init may wait for start; EOF here means the runtime died (sync step 7).
     chan.expect(&Message::Proceed)?;
@@ -101,7 +93,7 @@ fn exec_process(launch: &Launch, chan: &Channel) -> Result<()> {
     if launch.console.is_some() {
         nix::unistd::setsid().context("setsid")?;
     }
-    let program = prepare_process(launch, chan, false)?;
+    let program = prepare_process(launch, chan)?;
     chan.send(&Message::Ready)?;
     if let Role::Exec {
         join_cgroup_late: true,
@@ -169,10 +161,8 @@ fn load_seccomp(filter: &libseccomp::ScmpFilterContext, chan: &Channel) -> Resul
 }
 
 /// The part common to init and exec: limits, terminal, fds, user, capabilities, cwd, and the
-/// seccomp filter at the latest point its profile allows. With `join_first`, it waits for the
-/// runtime's `Joined` before the settings a cgroup move would undo (cpuset resets the CPU
-/// affinity and rebinds the memory policy).
-fn prepare_process(launch: &Launch, chan: &Channel, join_first: bool) -> Result<Program> {
+/// seccomp filter at the latest point its profile allows.
+fn prepare_process(launch: &Launch, chan: &Channel) -> Result<Program> {
     let process: &Process = launch.process;
     let seccomp_spec = launch
         .spec
@@ -180,21 +170,6 @@ fn prepare_process(launch: &Launch, chan: &Channel, join_first: bool) -> Result<
         .as_ref()
         .and_then(|l| l.seccomp().as_ref());
     let mut filter = seccomp_spec.map(seccomp::build).transpose()?;
-    security::apply_limits(process)?;
-    if let Some(console) = &launch.console {
-        crate::tty::setup(console)?;
-    }
-    close_host_fds(launch.preserve_fds)?;
-    let args = process.args().as_deref().unwrap_or_default();
-    let env = process.env().as_deref().unwrap_or_default();
-    let path = exec_path::resolve(args.first().map(String::as_str).unwrap_or_default(), env)?;
-    let (args, env) = (
-        cstrings(args, "process.args")?,
-        cstrings(env, "process.env")?,
-    );
-    if join_first {
-        chan.expect(&Message::Joined)?;
-    }
     // In every process of the container, init and exec'd ones alike.
     let personality = launch
         .spec
@@ -216,6 +191,18 @@ fn prepare_process(launch: &Launch, chan: &Channel, join_first: bool) -> Result<
     // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before the capabilities go (as runc).
     // A listener must get its fd during create, before init waits on the exec fifo.
     let listener = seccomp_spec.is_some_and(|s| s.listener_path().is_some());
+    security::apply_limits(process)?;
+    if let Some(console) = &launch.console {
+        crate::tty::setup(console)?;
+    }
+    close_host_fds(launch.preserve_fds)?;
+    let args = process.args().as_deref().unwrap_or_default();
+    let env = process.env().as_deref().unwrap_or_default();
+    let path = exec_path::resolve(args.first().map(String::as_str).unwrap_or_default(), env)?;
+    let (args, env) = (
+        cstrings(args, "process.args")?,
+        cstrings(env, "process.env")?,
+    );
     if !nnp {
         if let Some(f) = filter.take() {
             load_seccomp(&f, chan)?;

@@ -7,14 +7,16 @@ use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::{init, Launch, Role};
 use crate::namespaces;
 use crate::sync::{Channel, Message};
 
-pub fn run(launch: &Launch, chan: Channel) -> ! {
-    if let Err(err) = enter(launch, &chan) {
+/// `v1_tasks`: the cgroup's v1 `tasks` files, for the intermediate to move itself with before it
+/// makes anything (the container's process is then born in the cgroup).
+pub fn run(launch: &Launch, chan: Channel, v1_tasks: Vec<OwnedFd>) -> ! {
+    if let Err(err) = enter(launch, &chan, v1_tasks) {
         chan.send_error(&err);
         unsafe { libc::_exit(1) };
     }
@@ -47,13 +49,15 @@ pub fn run(launch: &Launch, chan: Channel) -> ! {
     }
 }
 
-fn enter(launch: &Launch, chan: &Channel) -> Result<()> {
-    close_inherited(launch, chan)?;
+fn enter(launch: &Launch, chan: &Channel, v1_tasks: Vec<OwnedFd>) -> Result<()> {
+    close_inherited(launch, chan, &v1_tasks)?;
     // execCPUAffinity.initial: where the process runs until it is in the container's cgroup.
     let affinity = launch.process.exec_cpu_affinity().as_ref();
     if let Some(cpus) = affinity.and_then(|a| a.initial().as_deref()) {
         crate::security::set_affinity(cpus)?;
     }
+    crate::cgroups::join_v1(&v1_tasks)?;
+    drop(v1_tasks);
     let linux = launch.spec.linux().as_ref().context("linux: missing")?;
     // Opened while still the host's root and dumpable: once non-dumpable, /proc/self belongs to
     // the host's root, which a new user namespace's root is not (EACCES), and the kernel checks
@@ -108,8 +112,9 @@ fn set_undumpable() -> Result<()> {
 
 /// Close every fd the runtime had open except the ones the child needs, first thing: the
 /// runtime's state-dir lock in particular must not live on in the container.
-fn close_inherited(launch: &Launch, chan: &Channel) -> Result<()> {
+fn close_inherited(launch: &Launch, chan: &Channel, v1_tasks: &[OwnedFd]) -> Result<()> {
     let mut keep = vec![chan.as_raw_fd()];
+    keep.extend(v1_tasks.iter().map(|f| f.as_raw_fd()));
     keep.extend(launch.console.as_ref().map(|f| f.as_raw_fd()));
     if let Role::Init {
         exec_fifo, plan, ..

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Process, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::cgroups::Cgroup;
@@ -71,23 +71,17 @@ pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
             ..
         }
     );
-    // A migration waits for an RCU grace period (milliseconds): init is moved while it builds
-    // the root, unless a new cgroup namespace must be rooted at the cgroup as the intermediate
-    // makes it.
-    let move_init = matches!(launch.role, Role::Init { .. })
-        && !launch
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_deref())
-            .unwrap_or_default()
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
-    let v2_dir = rt.cgroup().filter(|_| !late).and_then(Cgroup::open_v2_dir);
-    match fork_into(v2_dir)? {
+    // The intermediate starts in the cgroup2 directory and moves itself into the v1 ones, so
+    // that no migration waits for a grace period (see `Cgroup::open_v1_tasks`).
+    let join_now = rt.cgroup().filter(|_| !late);
+    let v1_tasks = match join_now {
+        Some(cg) => cg.open_v1_tasks()?,
+        None => Vec::new(),
+    };
+    match fork_into(join_now.and_then(Cgroup::open_v2_dir))? {
         (ForkResult::Child, _) => {
             drop(parent);
-            intermediate::run(launch, child)
+            intermediate::run(launch, child, v1_tasks)
         }
         (
             ForkResult::Parent {
@@ -95,15 +89,14 @@ pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
             },
             in_v2,
         ) => {
-            drop(child);
+            drop((child, v1_tasks));
             let mut init_pid = None;
-            let join = Join { in_v2, move_init };
-            let joined = match late || move_init {
-                true => Ok(()),
-                false => join.add(rt.cgroup(), intermediate.as_raw()),
+            let joined = match join_now {
+                Some(cg) if !in_v2 => cg.add_pid_to_v2(intermediate.as_raw()),
+                _ => Ok(()),
             };
-            let result = joined
-                .and_then(|()| drive(launch, rt, &parent, intermediate, &join, &mut init_pid));
+            let result =
+                joined.and_then(|()| drive(launch, rt, &parent, intermediate, &mut init_pid));
             if result.is_err() {
                 if let Some(pid) = init_pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -116,52 +109,11 @@ pub fn spawn(launch: &Launch, rt: &mut dyn Runtime) -> Result<(i32, Channel)> {
     }
 }
 
-/// How the process enters the container's cgroup.
-struct Join {
-    /// It started in the cgroup2 directory (clone3): only the v1 hierarchies are left.
-    in_v2: bool,
-    /// The runtime moves init once it is forked, not the intermediate before it.
-    move_init: bool,
-}
-
-impl Join {
-    fn add(&self, cgroup: Option<&Cgroup>, pid: i32) -> Result<()> {
-        match cgroup {
-            Some(cg) if self.in_v2 => cg.add_pid_outside_v2(pid),
-            Some(cg) => cg.add_pid(pid),
-            None => Ok(()),
-        }
-    }
-
-    /// Init's move, while it builds the root; `Joined` lets it past the point where it must be
-    /// in the cgroup. An init that failed meanwhile (the move finds no process, the message no
-    /// reader) is reported by its own error.
-    fn init(&self, cgroup: Option<&Cgroup>, chan: &Channel, pid: i32) -> Result<()> {
-        let moved = match self.move_init {
-            true => self
-                .add(cgroup, pid)
-                .context("move the container's init into its cgroup"),
-            false => Ok(()),
-        };
-        let Err(err) = moved.and_then(|()| chan.send(&Message::Joined)) else {
-            return Ok(());
-        };
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        match chan.recv() {
-            Ok(Some(Message::Error { errno, message })) => {
-                Err(sync::ChildError { errno, message }.into())
-            }
-            _ => Err(err),
-        }
-    }
-}
-
 fn drive(
     launch: &Launch,
     rt: &mut dyn Runtime,
     chan: &Channel,
     intermediate: Pid,
-    join: &Join,
     init_pid: &mut Option<i32>,
 ) -> Result<i32> {
     let linux = launch.spec.linux().as_ref();
@@ -191,9 +143,6 @@ fn drive(
     };
     *init_pid = Some(pid);
     waitpid(intermediate, None).context("wait for the intermediate process")?;
-    if matches!(launch.role, Role::Init { .. }) {
-        join.init(rt.cgroup(), chan, pid)?;
-    }
     if matches!(launch.role, Role::Init { .. }) && rt.has_create_hooks() {
         chan.expect(&Message::MountsReady)?;
         rt.run_create_hooks(pid)?;
