@@ -5,7 +5,7 @@ CARGO ?= cargo
 # sudo resets PATH; rustup installs cargo for root in ~/.cargo/bin.
 export PATH := $(PATH):/root/.cargo/bin:$(HOME)/.cargo/bin
 
-RUNTIME ?= $(CURDIR)/target/release/minirunc
+RUNTIME ?= $(CURDIR)/target/x86_64-unknown-linux-gnu/release/minirunc
 RUNC ?= /usr/sbin/runc
 ROOTFS := bundle-examples/rootfs
 BUNDLE_TEST := integration/bundle-test
@@ -26,8 +26,8 @@ CLIENT_CONFIGS := integration/docker/daemon.json integration/containerd/config.t
 	integration/podman/containers.conf
 export DESTDIR BINDIR DOCDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR MANIFEST DOCS CLIENT_CONFIGS
 export MAN8DIR := $(MANDIR)/man8
-export BIN := target/release/minirunc
-export SHIM_BIN := target/release/containerd-shim-minirunc-v1
+export BIN := target/x86_64-unknown-linux-gnu/release/minirunc
+export SHIM_BIN := target/x86_64-unknown-linux-gnu/release/containerd-shim-minirunc-v1
 
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:

@@ -3,7 +3,7 @@
 #
 # Environment:
 #   RUNTIMES   runtimes to measure, in table order (default "minirunc runc crun")
-#   MINIRUNC   the minirunc binary (default <repo>/target/release/minirunc)
+#   MINIRUNC   the minirunc binary (default <repo>/target/x86_64-unknown-linux-gnu/release/minirunc)
 #   BENCH_QUICK=1  few iterations, for trying the harness (the file says so)
 #   COMMIT_COMPRESS_FLAGS  how to ask minirunc commit for gzip (default "--compress gzip")
 #   DEBIAN_MIRROR  mirror for debootstrap (default: the first Debian archive in apt's sources)
@@ -16,7 +16,7 @@ export LC_ALL=C
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export BENCH_DIR=${BENCH_DIR:-$repo/build/bench}
-export MINIRUNC=${MINIRUNC:-$repo/target/release/minirunc}
+export MINIRUNC=${MINIRUNC:-$repo/target/x86_64-unknown-linux-gnu/release/minirunc}
 export RUNTIMES=${RUNTIMES:-minirunc runc crun}
 export COMMIT_COMPRESS_FLAGS=${COMMIT_COMPRESS_FLAGS:---compress gzip}
 export FLOOR=$BENCH_DIR/floor

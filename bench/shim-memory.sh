@@ -5,7 +5,7 @@
 # the text pages among the shims, so it is the fair per-container figure), the same with N pods of
 # 3 containers (one CRI sandbox-id annotation per pod, one shim per pod), and the median wall
 # time of N `ctr run --rm ... true`.
-# Usage (as root): MINIRUNC=/abs/target/release/minirunc [N=10] bench/shim-memory.sh
+# Usage (as root): MINIRUNC=/abs/target/x86_64-unknown-linux-gnu/release/minirunc [N=10] bench/shim-memory.sh
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=integration/lib/ctr.sh
 . "$top/integration/lib/ctr.sh"
 
-RUNTIME=${MINIRUNC:-$top/target/release/minirunc}
+RUNTIME=${MINIRUNC:-$top/target/x86_64-unknown-linux-gnu/release/minirunc}
 N=${N:-10}
 SHIM_DIR=$(dirname "$RUNTIME")
 [ -x "$SHIM_DIR/containerd-shim-minirunc-v1" ] || { echo "no containerd-shim-minirunc-v1 next to $RUNTIME" >&2; exit 2; }

@@ -3,7 +3,8 @@
 # at Debian's places (the Makefile installs it with PREFIX=/usr, no manifest: dpkg keeps its own);
 # this makes it a package as Debian policy wants it and writes OUTDIR/minirunc_VERSION-1_ARCH.deb:
 # man pages and the README gzipped, a machine-readable copyright file, changelog.Debian.gz, the
-# control file with the shared-library dependencies dpkg-shlibdeps finds, md5sums, and a postrm
+# control file (no shared-library dependencies: the binary is static; Built-Using names the
+# glibc and libseccomp it carries, as Debian policy 7.8 asks), md5sums, and a postrm
 # that on purge removes the state and data roots only when they are empty (layers of containers
 # that still run stay; `minirunc gc` reclaims the others).
 set -eu
@@ -44,17 +45,12 @@ printf 'minirunc (%s) unstable; urgency=medium\n\n  * Built by make deb from com
     "$version" "$commit" "$maintainer" "$date" | gzip -9n >"$doc/changelog.Debian.gz"
 
 mkdir -p "$stage/DEBIAN"
-# dpkg-shlibdeps reads the package names from a debian/control: give it one of its own.
-shlib=$(mktemp -d)
-mkdir "$shlib/debian"
-printf 'Source: minirunc\n\nPackage: minirunc\nArchitecture: any\n' >"$shlib/debian/control"
-bin=$(realpath "$stage/usr/bin/minirunc")
-depends=$(cd "$shlib" && dpkg-shlibdeps -O "$bin" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-rm -r "$shlib"
-[ -n "$depends" ] || {
-    echo "deb.sh: dpkg-shlibdeps found no dependencies of $bin" >&2
+if readelf -d "$stage/usr/bin/minirunc" | grep -q NEEDED; then
+    echo "deb.sh: $stage/usr/bin/minirunc needs shared libraries; it should be static" >&2
     exit 1
-}
+fi
+built_using=$(dpkg-query -W -f='${source:Package} (= ${source:Version})\n' libc6-dev libseccomp-dev |
+    sort -u | paste -sd, - | sed 's/,/, /g')
 
 cat >"$stage/DEBIAN/control" <<EOF
 Package: minirunc
@@ -62,7 +58,7 @@ Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: $depends
+Built-Using: $built_using
 Section: admin
 Priority: optional
 Description: $summary

@@ -79,7 +79,7 @@ if [ "${1:-}" = --inside ]; then
 fi
 
 [ "$(id -u)" = 0 ] || cannot_run "must run as root (the throwaway root is a mount)"
-for tool in dpkg-deb dpkg-shlibdeps unshare apt-get; do
+for tool in dpkg-deb readelf unshare apt-get; do
     command -v "$tool" >/dev/null 2>&1 || cannot_run "$tool is not installed (make setup installs it)"
 done
 if dpkg-query -W -f='${Status}' minirunc 2>/dev/null | grep -q 'install ok'; then

@@ -5,7 +5,7 @@
 # Suites that cannot run on this host skip outside CI and fail under CI=true (scripts/lib/cannot-run.sh).
 set -u
 cd "$(dirname "$0")/.."
-export RUNTIME=${RUNTIME:-$PWD/target/release/minirunc}
+export RUNTIME=${RUNTIME:-$PWD/target/x86_64-unknown-linux-gnu/release/minirunc}
 work=$(mktemp -d /tmp/test-summary.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 summary=""

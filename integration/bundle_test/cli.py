@@ -17,7 +17,7 @@ expect.json. With --compare, run each bundle under a second runtime too and repo
 
 def default_runtime():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    built = os.path.join(repo, "target", "release", "minirunc")
+    built = os.path.join(repo, "target", "x86_64-unknown-linux-gnu", "release", "minirunc")
     return built if os.path.exists(built) else (shutil.which("minirunc") or "minirunc")
 
 
@@ -48,7 +48,7 @@ def _interrupt(_signum, _frame):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="bundle-test", description=DESCRIPTION)
-    ap.add_argument("--runtime", default=None, help="runtime binary (default: target/release/minirunc)")
+    ap.add_argument("--runtime", default=None, help="runtime binary (default: target/x86_64-unknown-linux-gnu/release/minirunc)")
     ap.add_argument("--root", default=None, help="--root for the runtime (default: a private temp dir)")
     ap.add_argument("--compare", metavar="RUNTIME2", help="also run under RUNTIME2 and compare")
     ap.add_argument("--format", choices=("table", "json", "junit"), default="table")

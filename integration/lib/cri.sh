@@ -5,14 +5,16 @@
 
 CRI_CLIENT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../cri-client" && pwd)
 CRI_TARGET=${MINIRUNC_TEST_CACHE:-/var/cache/minirunc-test}/cri-client-target
-CRI_CLIENT=$CRI_TARGET/release/cri-pod-test
+# Built from its own directory, so that the repository's .cargo/config.toml applies (cargo reads
+# it from the working directory up): a static binary under the target's triple.
+CRI_CLIENT=$CRI_TARGET/x86_64-unknown-linux-gnu/release/cri-pod-test
 
 # Build the client (cargo is up to date when nothing changed); exits 2 when it cannot be built.
 build_cri_client() {
     ensure_packages protoc:protobuf-compiler
     mkdir -p "$CRI_TARGET"
-    cargo build --release --quiet --manifest-path "$CRI_CLIENT_SRC/Cargo.toml" \
-        --target-dir "$CRI_TARGET" >"$CRI_TARGET/build.log" 2>&1 && return 0
+    (cd "$CRI_CLIENT_SRC" && cargo build --release --quiet --target-dir "$CRI_TARGET") \
+        >"$CRI_TARGET/build.log" 2>&1 && return 0
     echo "building integration/cri-client failed:" >&2
     tail -20 "$CRI_TARGET/build.log" >&2
     exit 2

@@ -3,7 +3,7 @@
 # under a temp dir, as integration/containerd/run.sh) runs containers with
 # `ctr run --runtime io.containerd.minirunc.v1`, which execs containerd-shim-minirunc-v1 from
 # containerd's PATH: the directory of RUNTIME, where `cargo build --release` puts both binaries.
-# Usage (as root): RUNTIME=/abs/path/to/target/release/minirunc integration/shim/run.sh
+# Usage (as root): RUNTIME=/abs/path/to/target/x86_64-unknown-linux-gnu/release/minirunc integration/shim/run.sh
 # Leaves nothing behind: no shim process, mount, cgroup, runtime state or shim socket.
 set -u
 
@@ -18,7 +18,7 @@ top=$(cd "$here/../.." && pwd)
 # shellcheck source=../../scripts/lib/cannot-run.sh
 . "$top/scripts/lib/cannot-run.sh"
 
-RUNTIME=${RUNTIME:-$top/target/release/minirunc}
+RUNTIME=${RUNTIME:-$top/target/x86_64-unknown-linux-gnu/release/minirunc}
 require_runtime shim
 SHIM_BIN=$(dirname "$RUNTIME")/containerd-shim-minirunc-v1
 [ -x "$SHIM_BIN" ] || cannot_run "shim suite: no containerd-shim-minirunc-v1 next to $RUNTIME (build with cargo build --release)"
