@@ -1,6 +1,7 @@
 #!/bin/sh
 # Walk bundle-examples/service through create, state, start, state, kill, state, delete, echoing each
-# command. RUNTIME selects the runtime binary (default: target/x86_64-unknown-linux-gnu/release/minirunc; e.g. /usr/sbin/runc).
+# command. RUNTIME selects the runtime binary (default:
+# target/x86_64-unknown-linux-gnu/release/minirunc; e.g. /usr/sbin/runc).
 set -eu
 cd "$(dirname "$0")/.."
 runtime=${RUNTIME:-$PWD/target/x86_64-unknown-linux-gnu/release/minirunc}

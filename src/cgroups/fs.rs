@@ -3,6 +3,7 @@
 use anyhow::{anyhow, Context, Result};
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
@@ -23,18 +24,31 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
         .write(true)
         .open(&path)
         .and_then(|mut f| f.write_all(value.as_bytes()));
-    result.map_err(|err| {
-        let hint = if err.kind() == ErrorKind::NotFound {
-            " (controller not available here)"
-        } else {
-            ""
-        };
-        anyhow!(
-            "cgroup {file}: write {value:?}: {}{hint} ({})",
-            errno_text(&err),
-            path.display()
-        )
-    })
+    result.map_err(|err| failed(&path, file, &format!("write {value:?}"), &err))
+}
+
+/// Opens the control file `dir/file` for writing, never creating it (as `write`), for a write
+/// made later or by another process.
+pub fn open_for_write(dir: &Path, file: &str) -> Result<OwnedFd> {
+    let path = dir.join(file);
+    let opened = OpenOptions::new().write(true).open(&path);
+    opened
+        .map(OwnedFd::from)
+        .map_err(|err| failed(&path, file, "open", &err))
+}
+
+/// "cgroup FILE: WHAT: ERROR (PATH)", with a hint where the file is missing.
+fn failed(path: &Path, file: &str, what: &str, err: &std::io::Error) -> anyhow::Error {
+    let hint = if err.kind() == ErrorKind::NotFound {
+        " (controller not available here)"
+    } else {
+        ""
+    };
+    anyhow!(
+        "cgroup {file}: {what}: {}{hint} ({})",
+        errno_text(err),
+        path.display()
+    )
 }
 
 /// Reads a control file as a string.

@@ -222,14 +222,7 @@ impl Cgroup {
     pub fn open_v1_tasks(&self) -> Result<Vec<std::os::fd::OwnedFd>> {
         self.v1
             .iter()
-            .map(|h| {
-                let path = h.dir.join("tasks");
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map(std::os::fd::OwnedFd::from)
-                    .with_context(|| format!("open {}", path.display()))
-            })
+            .map(|h| fs::open_for_write(&h.dir, "tasks"))
             .collect()
     }
 
