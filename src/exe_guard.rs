@@ -121,7 +121,7 @@ fn read_only_clone() -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// One mapping of the running binary, from /proc/self/smaps.
+/// One mapping of the running binary, from /proc/self/maps.
 struct ImageMapping {
     start: usize,
     len: usize,
@@ -140,8 +140,12 @@ fn swap_image(image: &OwnedFd) -> Result<()> {
     let file = std::fs::File::open(format!("/proc/self/fd/{}", image.as_raw_fd()))
         .context("open the read-only view of the runtime binary")?;
     let exe = std::fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
-    let smaps = std::fs::read_to_string("/proc/self/smaps").context("read /proc/self/smaps")?;
-    let mappings = image_mappings(&smaps, exe.dev(), exe.ino())?;
+    // maps, not smaps: smaps walks every page table to count pages, which costs more than the
+    // whole swap; which mappings hold written pages follows from the program headers instead.
+    let maps = std::fs::read_to_string("/proc/self/maps").context("read /proc/self/maps")?;
+    let relro =
+        relro_range().context("no PT_PHDR or PT_GNU_RELRO in the loaded program headers")?;
+    let mappings = image_mappings(&maps, exe.dev(), exe.ino(), &relro)?;
     for m in &mappings {
         // SAFETY: the same bytes end up at the same addresses with the same protection; only
         // this thread runs, and nothing between the copy and the mremap writes to the mapping.
@@ -255,47 +259,60 @@ unsafe fn copy_to_anonymous(m: &ImageMapping) -> Result<()> {
     Ok(())
 }
 
-/// The mappings of the file with device `dev` and inode `ino` in smaps text.
-fn image_mappings(smaps: &str, dev: u64, ino: u64) -> Result<Vec<ImageMapping>> {
-    let want_dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
-    let mut found = Vec::new();
-    let mut lines = smaps.lines().peekable();
-    while let Some(header) = lines.next() {
-        let f: Vec<&str> = header.split_whitespace().collect();
-        // The fields that follow a header, up to the next header (the one with a range).
-        let mut anonymous_kb = 0;
-        while let Some(line) = lines.next_if(|l| !is_mapping_header(l)) {
-            if let Some(kb) = line.strip_prefix("Anonymous:") {
-                anonymous_kb = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(1);
-            }
+/// The addresses the loader relocated and then made read-only (PT_GNU_RELRO): the only pages of
+/// a read-only mapping of the binary that differ from the file.
+fn relro_range() -> Option<std::ops::Range<usize>> {
+    // SAFETY: getauxval only reads the auxiliary vector, whose AT_PHDR and AT_PHNUM describe
+    // the program headers the kernel mapped with the binary; they stay mapped for its lifetime.
+    let headers = unsafe {
+        let phdr = libc::getauxval(libc::AT_PHDR) as *const libc::Elf64_Phdr;
+        let phnum = libc::getauxval(libc::AT_PHNUM) as usize;
+        if phdr.is_null() {
+            return None;
         }
-        if f.len() < 6 || f[3] != want_dev || f[4] != ino.to_string() {
+        std::slice::from_raw_parts(phdr, phnum)
+    };
+    let own = headers.iter().find(|h| h.p_type == libc::PT_PHDR)?;
+    let load_bias = headers.as_ptr() as usize - own.p_vaddr as usize;
+    let relro = headers.iter().find(|h| h.p_type == libc::PT_GNU_RELRO)?;
+    let start = load_bias + relro.p_vaddr as usize;
+    Some(start..start + relro.p_memsz as usize)
+}
+
+/// The mappings of the file with device `dev` and inode `ino` in maps text. Written ones are
+/// those the process may write and those holding `relro`.
+fn image_mappings(
+    maps: &str,
+    dev: u64,
+    ino: u64,
+    relro: &std::ops::Range<usize>,
+) -> Result<Vec<ImageMapping>> {
+    let want_dev = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
+    let want_ino = ino.to_string();
+    let mut found = Vec::new();
+    for line in maps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || f[3] != want_dev || f[4] != want_ino {
             continue;
         }
-        let (start, end) = f[0].split_once('-').context("smaps: a range without '-'")?;
-        let start = usize::from_str_radix(start, 16).context("smaps: range start")?;
-        let end = usize::from_str_radix(end, 16).context("smaps: range end")?;
+        let (start, end) = f[0].split_once('-').context("maps: a range without '-'")?;
+        let start = usize::from_str_radix(start, 16).context("maps: range start")?;
+        let end = usize::from_str_radix(end, 16).context("maps: range end")?;
         let perms = f[1].as_bytes();
         if perms.get(3) != Some(&b'p') {
             bail!("a shared mapping of the runtime binary at {start:#x}");
         }
         let flag = |i: usize, c: u8, p: libc::c_int| if perms[i] == c { p } else { 0 };
+        let prot = flag(0, b'r', libc::PROT_READ)
+            | flag(1, b'w', libc::PROT_WRITE)
+            | flag(2, b'x', libc::PROT_EXEC);
         found.push(ImageMapping {
             start,
             len: end - start,
-            prot: flag(0, b'r', libc::PROT_READ)
-                | flag(1, b'w', libc::PROT_WRITE)
-                | flag(2, b'x', libc::PROT_EXEC),
-            offset: libc::off_t::from_str_radix(f[2], 16).context("smaps: offset")?,
-            written: anonymous_kb > 0,
+            prot,
+            offset: libc::off_t::from_str_radix(f[2], 16).context("maps: offset")?,
+            written: prot & libc::PROT_WRITE != 0 || (start < relro.end && relro.start < end),
         });
     }
     Ok(found)
-}
-
-/// Whether an smaps line starts a mapping ("start-end perms ..."), not one of its fields.
-fn is_mapping_header(line: &str) -> bool {
-    line.split_whitespace()
-        .next()
-        .is_some_and(|w| w.contains('-') && w.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
 }
