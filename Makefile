@@ -32,7 +32,7 @@ export SHIM_BIN := target/x86_64-unknown-linux-gnu/release/containerd-shim-minir
 # The test steps run in the order written, even under make -j.
 .NOTPARALLEL:
 .PHONY: all setup build rootfs demo test test-unit lint fuzz test-harness test-bundles test-compare test-compare-rootless rootless-user test-integration \
-	leak-check bench clean docs install uninstall test-install deb
+	leak-check bench hot-order clean docs install uninstall test-install deb
 
 all: build
 
@@ -128,6 +128,10 @@ leak-check:
 
 bench: setup build rootfs
 	@if [ -x bench/run.sh ]; then RUNTIME=$(RUNTIME) bench/run.sh; else echo "bench/run.sh: not present"; fi
+
+# Rewrite link/hot.order (the functions laid out first in .text) by tracing the hot path.
+hot-order: setup build rootfs
+	MINIRUNC=$(RUNTIME) bench/hot-order.sh
 
 clean:
 	$(CARGO) clean

@@ -1,4 +1,5 @@
-//! Records the commit `minirunc --version` prints (MINIRUNC_COMMIT) and the compiler (MINIRUNC_RUSTC).
+//! Records the commit `minirunc --version` prints (MINIRUNC_COMMIT) and the compiler (MINIRUNC_RUSTC),
+//! and hands the linker the hot path's function order (link/hot.order).
 //!
 //! The commit, first found of: the MINIRUNC_COMMIT environment variable (packagers), git when this
 //! directory is the top of a git checkout (full sha, `-dirty` when tracked files differ from HEAD),
@@ -19,6 +20,21 @@ fn main() {
     let version = run(&rustc, &["--version"]).unwrap_or_default();
     let version = version.split_whitespace().nth(1).unwrap_or("unknown");
     println!("cargo:rustc-env=MINIRUNC_RUSTC={version}");
+    hot_order();
+}
+
+/// The functions bench/hot-order.sh saw the hot path run go first in .text, so that the pages
+/// every process of a lifecycle faults in hold them and little else (see that script). lld reads
+/// the list; names it does not find, after code changes, are skipped without a warning.
+fn hot_order() {
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/hot.order");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if order.exists() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
+            order.display()
+        );
+    }
 }
 
 fn run(program: &str, args: &[&str]) -> Option<String> {

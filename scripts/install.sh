@@ -46,11 +46,16 @@ make_dir() {
 }
 
 # put MODE SOURCE DIR [NAME]: install SOURCE as DIR/NAME (default: its own name), recorded.
+# Executables are stripped: the build keeps their symbol table for perf and bench/hot-order.sh.
 put() {
     [ -f "$2" ] || die "$2: not found (run make build docs first)"
     make_dir "$3"
     dest=$3/${4:-$(basename "$2")}
-    install -m "$1" "$2" "$DESTDIR$dest"
+    if [ "$1" = 0755 ]; then
+        install -s -m "$1" "$2" "$DESTDIR$dest"
+    else
+        install -m "$1" "$2" "$DESTDIR$dest"
+    fi
     echo "f $dest" >>"$record"
 }
 
