@@ -142,7 +142,8 @@ fn swap_image(image: &OwnedFd) -> Result<()> {
     let exe = std::fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
     // maps, not smaps: smaps walks every page table to count pages, which costs more than the
     // whole swap; which mappings hold written pages follows from the program headers instead.
-    let maps = std::fs::read_to_string("/proc/self/maps").context("read /proc/self/maps")?;
+    let maps =
+        crate::fsutil::read_kernel_file("/proc/self/maps").context("read /proc/self/maps")?;
     let relro =
         relro_range().context("no PT_PHDR or PT_GNU_RELRO in the loaded program headers")?;
     let mappings = image_mappings(&maps, exe.dev(), exe.ino(), &relro)?;
@@ -189,7 +190,8 @@ struct MmMap {
 /// CAP_SYS_RESOURCE, which hosts drop. It sets the whole memory layout at once, so it is given
 /// the current one, from /proc/self/stat, and the auxv left alone (size 0).
 fn set_exe_file(file: &std::fs::File) -> Result<()> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("read /proc/self/stat")?;
+    let stat =
+        crate::fsutil::read_kernel_file("/proc/self/stat").context("read /proc/self/stat")?;
     // Fields after the command name, which may itself hold spaces and parentheses; field N of
     // proc_pid_stat(5) is at index N - 3.
     let rest = stat.rsplit_once(')').context("/proc/self/stat: no ')'")?.1;

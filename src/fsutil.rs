@@ -1,10 +1,33 @@
 //! File system helpers that keep the promise "nothing a user owns is ever lost": removal never
-//! descends through a mount point (a bind-mounted volume is the user's data).
+//! descends through a mount point (a bind-mounted volume is the user's data). And one for the
+//! files the kernel generates, read on every verb.
 
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+/// The text of a file the kernel generates (/proc, /sys), which stat reports as empty: read in
+/// page-sized steps, where `fs::read_to_string` stats it first and then reads 32 bytes, 64, ...
+pub fn read_kernel_file(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0; 4096];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
 
 /// Is `path` the root of a mount (statx's STATX_ATTR_MOUNT_ROOT)? Symlinks are not followed.
 pub fn is_mount_point(path: &Path) -> Result<bool> {

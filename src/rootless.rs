@@ -36,7 +36,7 @@ pub fn user_directories() -> bool {
 /// True inside a user namespace other than the initial one, whose uid_map is the identity of
 /// the whole 32-bit range.
 fn in_child_user_namespace() -> bool {
-    let Ok(map) = std::fs::read_to_string("/proc/self/uid_map") else {
+    let Ok(map) = crate::fsutil::read_kernel_file("/proc/self/uid_map") else {
         return false;
     };
     let fields: Vec<&str> = map.split_whitespace().collect();

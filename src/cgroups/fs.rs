@@ -54,7 +54,8 @@ fn failed(path: &Path, file: &str, what: &str, err: &std::io::Error) -> anyhow::
 /// Reads a control file as a string.
 pub fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path).with_context(|| format!("cgroup: read {}", path.display()))
+    crate::fsutil::read_kernel_file(&path)
+        .with_context(|| format!("cgroup: read {}", path.display()))
 }
 
 /// Reads a control file holding one number; `max` (cgroup v2 for unlimited) reads as u64::MAX.
@@ -144,7 +145,7 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
 
 /// Reads the pids in `dir/cgroup.procs` and in every child cgroup below it.
 pub fn procs_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-    let text = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+    let text = match crate::fsutil::read_kernel_file(dir.join("cgroup.procs")) {
         Ok(text) => text,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => {

@@ -107,8 +107,8 @@ pub fn detect(mountinfo: &str, root: &Path) -> Result<Mounts> {
 
 /// Reads /proc/self/mountinfo and detects the hierarchies under `root`.
 pub fn detect_host(root: &Path) -> Result<Mounts> {
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let text = crate::fsutil::read_kernel_file("/proc/self/mountinfo")
+        .context("read /proc/self/mountinfo")?;
     detect(&text, root)
 }
 

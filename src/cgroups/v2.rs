@@ -20,7 +20,7 @@ type Current<'a> = &'a dyn Fn(&str) -> Result<Option<i64>>;
 /// The first field of a v2 limit file as a number; `max`, or no such file, is None.
 fn current_limit(dir: &Path, file: &str) -> Result<Option<i64>> {
     let path = dir.join(file);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::fsutil::read_kernel_file(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cgroup: read {}", path.display())),

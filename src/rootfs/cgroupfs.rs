@@ -18,7 +18,7 @@ struct Hierarchy {
 }
 
 fn host_hierarchies() -> Result<Vec<Hierarchy>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("read mountinfo")?;
+    let info = crate::fsutil::read_kernel_file("/proc/self/mountinfo").context("read mountinfo")?;
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((left, right)) = line.split_once(" - ") else {

@@ -102,7 +102,7 @@ impl Owner {
 }
 
 fn boot_id() -> std::io::Result<String> {
-    std::fs::read_to_string(BOOT_ID).map(|s| s.trim().to_string())
+    crate::fsutil::read_kernel_file(BOOT_ID).map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]
