@@ -11,10 +11,7 @@ pub const ROOTLESS_USER: &str = "minirunc-rootless";
 pub fn rootless_user() -> (u32, u32) {
     static IDS: OnceLock<(u32, u32)> = OnceLock::new();
     *IDS.get_or_init(|| {
-        if nix::unistd::User::from_name(ROOTLESS_USER)
-            .unwrap()
-            .is_none()
-        {
+        if passwd_ids(ROOTLESS_USER).is_none() {
             // Another test binary may create it at the same moment: status 9 is "already exists".
             let st = Command::new("useradd")
                 .args([
@@ -27,10 +24,18 @@ pub fn rootless_user() -> (u32, u32) {
                 .expect("useradd");
             assert!(st.success() || st.code() == Some(9), "useradd: {st}");
         }
-        let user = nix::unistd::User::from_name(ROOTLESS_USER)
-            .unwrap()
-            .unwrap();
-        (user.uid.as_raw(), user.gid.as_raw())
+        passwd_ids(ROOTLESS_USER).expect("useradd wrote no /etc/passwd entry")
+    })
+}
+
+/// The uid and gid of `name` in /etc/passwd, where useradd puts it. Not getpwnam: the test
+/// binaries are static, and a static glibc that does not find a user in the file goes on to
+/// nsswitch's next source (libnss_systemd on Debian), which it cannot load: it crashes.
+fn passwd_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 3 && f[0] == name).then(|| (f[2].parse().unwrap(), f[3].parse().unwrap()))
     })
 }
 
