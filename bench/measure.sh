@@ -341,12 +341,18 @@ bench_commit() {
             emit N commit-gz minirunc "minirunc commit $COMMIT_COMPRESS_FLAGS failed: $(tail -n1 "$ERRLOG" | cut -c1-160)"
     fi
     tar -cf "$out/warm.tar" -C "$tree" . 2>>"$ERRLOG" # page cache warm for both sides
+    # Each sample starts with nothing dirty (sync, untimed): otherwise whichever side follows the
+    # other's 195 MB write pays that write's writeback (seen: minirunc after tar, 0.15 to 0.55 s).
     for i in $(seq "$N_COMMIT"); do
+        sync
         timed tar -cf "$out/gnu.tar" -C "$tree" . && sample T commit-tar gnu-tar "$US"
+        sync
         if [ $can_commit = 1 ] && timed rt minirunc commit "$id" "$out/mini.tar"; then
             sample T commit-tar minirunc "$US"
         fi
+        sync
         timed tar -czf "$out/gnu.tar.gz" -C "$tree" . && sample T commit-gz gnu-tar "$US"
+        sync
         # shellcheck disable=SC2086
         if [ $can_commit = 1 ] && [ -f "$out/probe.tar.gz" ] && timed rt minirunc commit $COMMIT_COMPRESS_FLAGS "$id" "$out/mini.tar.gz"; then
             sample T commit-gz minirunc "$US"
