@@ -122,7 +122,6 @@ int main(int argc, char **argv) {
         die("fork");
     if (child == 0) {
         raise(SIGSTOP); // until the tracer has seized it
-
         execvp(argv[2], argv + 2);
         die(argv[2]);
     }

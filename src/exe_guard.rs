@@ -140,8 +140,8 @@ fn swap_image(image: &OwnedFd) -> Result<()> {
     let file = std::fs::File::open(format!("/proc/self/fd/{}", image.as_raw_fd()))
         .context("open the read-only view of the runtime binary")?;
     let exe = std::fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
-    // maps, not smaps: smaps walks every page table to count pages, which costs more than the
-    // whole swap; which mappings hold written pages follows from the program headers instead.
+    // maps, not smaps: smaps also walks the page tables to count pages; which mappings hold
+    // written pages follows from the program headers instead.
     let maps =
         crate::fsutil::read_kernel_file("/proc/self/maps").context("read /proc/self/maps")?;
     let relro =
