@@ -11,7 +11,8 @@
 # start, state, exec, list, kill, delete, on the host's cgroups and again with cgroup2 hidden. A
 # function belongs to the hot path when one of its instructions ran. Names the linker no longer
 # finds after a code change are skipped silently, so a stale list only costs memory: rerun this
-# after large changes. Takes several minutes (every instruction traps).
+# after large changes (BENCHMARKS.md's header says how much of the list the binary still has).
+# Takes about ten minutes (every instruction traps).
 #
 # Needs root, gcc, and the rootfs of `make rootfs`.
 set -euo pipefail

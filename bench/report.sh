@@ -12,6 +12,16 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 ver() { grep -h -m1 "^I	version-$1	" "$host" "$hidden" 2>/dev/null | head -n1 | cut -f3 || true; }
+# How much of link/hot.order the measured binary still has: the list goes stale as code changes.
+hot_order() {
+    local list=$repo/link/hot.order total found symbols
+    [ -f "$list" ] || { echo "no link/hot.order"; return; }
+    symbols=$({ nm --defined-only "${MINIRUNC:-}" 2>/dev/null || true; } | awk '{ print $3 }' | sort -u)
+    [ -n "$symbols" ] || { echo "unknown: the binary has no symbol table"; return; }
+    total=$(grep -vc '^#' "$list" || true)
+    found=$(comm -12 <(echo "$symbols") <(grep -v '^#' "$list" | sort -u) | wc -l)
+    echo "$found of the $total functions of link/hot.order are in the binary (\`make hot-order\` rewrites it)"
+}
 
 cat <<EOF
 # Benchmarks
@@ -28,6 +38,7 @@ ${BENCH_SECONDS:-?} s.$([ "${BENCH_QUICK:-0}" = 1 ] && printf '\n\n**Quick run (
 | Load average (1, 5, 15 min) | ${BENCH_LOAD_START:-?} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end |
 | Runtimes asked for | RUNTIMES="$RUNTIMES" |
 | cgroups | $(mountpoint -q /sys/fs/cgroup/unified && echo "hybrid: v1 controllers + cgroup2 at /sys/fs/cgroup/unified" || stat -fc %T /sys/fs/cgroup) |
+| Hot code layout | $(hot_order) |
 EOF
 for name in $RUNTIMES; do
     v=$(ver "$name")
