@@ -46,17 +46,19 @@ make_dir() {
 }
 
 # put MODE SOURCE DIR [NAME]: install SOURCE as DIR/NAME (default: its own name), recorded.
-# Executables are stripped: the build keeps their symbol table for perf and bench/hot-order.sh.
 put() {
     [ -f "$2" ] || die "$2: not found (run make build docs first)"
     make_dir "$3"
     dest=$3/${4:-$(basename "$2")}
-    if [ "$1" = 0755 ]; then
-        install -s -m "$1" "$2" "$DESTDIR$dest"
-    else
-        install -m "$1" "$2" "$DESTDIR$dest"
-    fi
+    install -m "$1" "$2" "$DESTDIR$dest"
     echo "f $dest" >>"$record"
+}
+
+# put_program SOURCE NAME: install the executable SOURCE as BINDIR/NAME, stripped: the build
+# keeps the symbol table, for perf and bench/hot-order.sh.
+put_program() {
+    put 0755 "$1" "$BINDIR" "$2"
+    strip "$DESTDIR$BINDIR/$2"
 }
 
 # Written on exit, even after a failure half-way: what was installed is what uninstall removes.
@@ -73,9 +75,9 @@ save_record() {
 install_all() {
     record=$(mktemp)
     trap 'save_record; rm -f "$record"' EXIT
-    put 0755 "$BIN" "$BINDIR" minirunc
+    put_program "$BIN" minirunc
     # containerd finds the shim of runtime io.containerd.minirunc.v1 on its PATH, by this name.
-    put 0755 "$SHIM_BIN" "$BINDIR" containerd-shim-minirunc-v1
+    put_program "$SHIM_BIN" containerd-shim-minirunc-v1
     for page in "$DOCS"/man/*.8; do
         put 0644 "$page" "$MAN8DIR"
     done
