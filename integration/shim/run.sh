@@ -335,15 +335,27 @@ t_oom() {
 }
 
 # Containers of one pod (CRI's sandbox-id annotation) share one shim; it leaves with the last.
+# The threads of shim PID once its request workers have ended (they do after 2 s idle).
+idle_threads() { # PID
+    for _ in $(seq 50); do
+        grep -qx worker /proc/"$1"/task/*/comm 2>/dev/null || break
+        sleep 0.1
+    done
+    ls /proc/"$1"/task | wc -l
+}
+
 t_pod_one_shim() {
-    local sandbox=$NS-pod i shim pids
+    local sandbox=$NS-pod i shim pids threads
     echo "$sandbox" >>"$SUITE_DIR/ids"
     for i in 1 2 3; do
         run_ -d --annotation "io.kubernetes.cri.sandbox-id=$sandbox" "$IMG" "$NS-pod$i" sleep 300
+        pids=$(live_processes containerd-shim-minirunc-v1 | grep -e "-namespace $NS " | cut -d' ' -f1)
+        # No thread per container: the pod's shim idles with as many as it had for one.
+        [ "$i" = 1 ] && threads=$(idle_threads "$pids")
     done
-    pids=$(live_processes containerd-shim-minirunc-v1 | grep -e "-namespace $NS " | cut -d' ' -f1)
     want_eq "$(echo "$pids" | wc -w)" 1 "shim processes of the pod ($pids)"
     shim=$pids
+    want_eq "$(idle_threads "$shim")" "$threads" "idle threads of the shim with 3 containers as with 1"
     for i in 1 2 3; do
         want_eq "$(task_field "$NS-pod$i" 3)" RUNNING "status of $NS-pod$i"
         want_eq "$(awk '/^PPid:/ { print $2 }' "/proc/$(task_field "$NS-pod$i" 2)/status")" "$shim" \

@@ -1,4 +1,4 @@
-//! Matching the exits that the crate's reaper thread reports (every child it reaps, by pid)
+//! Matching the exits that the reaper reports on the crate's monitor (every child, by pid)
 //! to the shim's container processes.
 
 use std::collections::HashMap;

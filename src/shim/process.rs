@@ -14,6 +14,9 @@ pub struct Exit {
     pub at: Timestamp,
 }
 
+/// Takes the exit once there is one: how Wait is answered without holding a thread (server.rs).
+pub type Waiter = Box<dyn FnOnce(&Exit) + Send>;
+
 pub struct State {
     pub status: Status,
     pub pid: u32,
@@ -21,6 +24,7 @@ pub struct State {
     /// Start is between running the runtime and publishing the start event: an exit reaped
     /// meanwhile is published by Start, after its own event (exits.rs).
     pub starting: bool,
+    waiters: Vec<Waiter>,
 }
 
 pub struct Process {
@@ -48,6 +52,7 @@ impl Process {
                 pid: 0,
                 exit: None,
                 starting: false,
+                waiters: Vec::new(),
             }),
             exited: Condvar::new(),
         }
@@ -65,27 +70,36 @@ impl Process {
         }
     }
 
-    /// Record the exit status reaped for this process and wake its waiters. Returns whether the
-    /// caller publishes the exit event now (false while Start is still publishing its own).
+    /// Record the exit status reaped for this process and hand it to its waiters. Returns
+    /// whether the caller publishes the exit event now (false while Start is still publishing
+    /// its own).
     pub fn set_exited(&self, status: u32) -> bool {
-        let mut state = self.state();
-        state.status = Status::STOPPED;
-        state.exit = Some(Exit {
+        let exit = Exit {
             status,
             at: Timestamp::now(),
-        });
+        };
+        let mut state = self.state();
+        state.status = Status::STOPPED;
+        state.exit = Some(exit.clone());
+        let waiters = std::mem::take(&mut state.waiters);
+        let publish = !state.starting;
+        drop(state);
         self.exited.notify_all();
-        !state.starting
+        for waiter in waiters {
+            waiter(&exit);
+        }
+        publish
     }
 
-    /// Block until the process has exited.
-    pub fn wait(&self) -> Exit {
+    /// Give the exit to `waiter`: now if the process has exited, else when it does.
+    pub fn on_exit(&self, waiter: Waiter) {
         let mut state = self.state();
-        loop {
-            if let Some(exit) = &state.exit {
-                return exit.clone();
+        match state.exit.clone() {
+            Some(exit) => {
+                drop(state);
+                waiter(&exit);
             }
-            state = self.exited.wait(state).unwrap_or_else(|e| e.into_inner());
+            None => state.waiters.push(waiter),
         }
     }
 

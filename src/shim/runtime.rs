@@ -91,7 +91,7 @@ impl Runtime {
                 &[]
             }
         };
-        // Subscribed before the spawn: the crate's reaper may reap the child at once.
+        // Subscribed before the spawn: the reaper (reaper.rs) may reap the child at once.
         let exited = monitor_subscribe(Topic::Pid).map_err(|e| e.to_string())?;
         let spawned = cmd.spawn();
         // The container's stdio now belongs to the child: the shim's copies must not keep the

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use containerd_shim::{
@@ -16,7 +17,7 @@ use containerd_shim::{
     protos::protobuf::Message,
     protos::ttrpc::{get_status, Code, Error},
     synchronous::util,
-    warn, ExitSignal, Task, TtrpcContext, TtrpcResult,
+    warn, Task, TtrpcContext, TtrpcResult,
 };
 
 use crate::console;
@@ -36,8 +37,12 @@ pub struct Service {
     /// None if the watcher could not start (logged): OOMs then go unreported.
     oom: Option<Arc<OomWatcher>>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
-    exit: Arc<ExitSignal>,
+    /// Shutdown came with no task left: the server stops once it has answered (server.rs).
+    exiting: AtomicBool,
 }
+
+/// Answers a Wait once the process has exited (server.rs).
+pub type WaitReply = Box<dyn FnOnce(TtrpcResult<api::WaitResponse>) + Send>;
 
 fn status(code: Code, message: impl ToString) -> Error {
     Error::RpcStatus(get_status(code, message))
@@ -49,7 +54,7 @@ fn runtime_failed(verb: &str, why: String) -> Error {
 }
 
 impl Service {
-    pub fn new(events: Events, namespace: &str, exit: Arc<ExitSignal>) -> Service {
+    pub fn new(events: Events, namespace: &str) -> Service {
         let events = Arc::new(events);
         let exits = Arc::new(Exits::default());
         let publisher = events.clone();
@@ -72,7 +77,25 @@ impl Service {
             exits,
             oom,
             containers: Mutex::default(),
-            exit,
+            exiting: AtomicBool::new(false),
+        }
+    }
+
+    pub fn exiting(&self) -> bool {
+        self.exiting.load(Ordering::SeqCst)
+    }
+
+    /// Wait, without a thread: `reply` gets the exit when the process has one.
+    pub fn wait(&self, req: &api::WaitRequest, reply: WaitReply) {
+        match self.process(&req.id, &req.exec_id) {
+            Ok((_, process)) => process.on_exit(Box::new(move |exit| {
+                reply(Ok(api::WaitResponse {
+                    exit_status: exit.status,
+                    exited_at: Some(exit.at.clone()).into(),
+                    ..Default::default()
+                }))
+            })),
+            Err(e) => reply(Err(e)),
         }
     }
 
@@ -506,16 +529,6 @@ impl Task for Service {
         Ok(api::Empty::new())
     }
 
-    fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        let (_, process) = self.process(&req.id, &req.exec_id)?;
-        let exit = process.wait();
-        Ok(api::WaitResponse {
-            exit_status: exit.status,
-            exited_at: Some(exit.at).into(),
-            ..Default::default()
-        })
-    }
-
     fn resize_pty(
         &self,
         _ctx: &TtrpcContext,
@@ -585,7 +598,7 @@ impl Task for Service {
     /// containerd asks once it has no task left here; with tasks left, the shim stays.
     fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.containers().is_empty() {
-            self.exit.signal();
+            self.exiting.store(true, Ordering::SeqCst);
         }
         Ok(api::Empty::new())
     }
