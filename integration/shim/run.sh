@@ -154,6 +154,31 @@ t_events() {
     want_contains "$(grep /tasks/exit "$log")" '"exit_status":3' "exit event"
 }
 
+# binary:// log URIs: a logger program reads the container's stdout and stderr (fds 3 and 4),
+# with the container's id and namespace in its environment and the URI's query as arguments;
+# task delete returns once it has read the last of them.
+t_binary_log() {
+    local id=$NS-binlog dir=$SUITE_DIR/binlog
+    mkdir -p "$dir"
+    cat >"$dir/logger" <<'EOF'
+#!/bin/sh
+exec 5>&-
+echo "$CONTAINER_NAMESPACE $CONTAINER_ID $*" >"$2/args"
+cat <&3 >"$2/stdout" &
+cat <&4 >"$2/stderr" &
+wait
+EOF
+    chmod +x "$dir/logger"
+    run_ -d --log-uri "binary://$dir/logger?dir=$dir" "$IMG" "$id" \
+        sh -c 'echo to-stdout; echo to-stderr >&2; exit 5'
+    wait_status "$id" STOPPED
+    want_eq "$(task_exit "$id")" 5 "exit status"
+    want_eq "$(cat "$dir/stdout")" to-stdout "stdout, as the logger read it"
+    want_eq "$(cat "$dir/stderr")" to-stderr "stderr, as the logger read it"
+    want_eq "$(cat "$dir/args")" "$NS $id dir $dir" "the logger's environment and arguments"
+    ctr_ container rm "$id"
+}
+
 t_detached_kill() {
     local id=$NS-kill dir=$SUITE_DIR/kill
     mkdir -p "$dir"
@@ -399,6 +424,7 @@ ctr_ image import "$images/busybox.oci.tar" >/dev/null || { echo "ctr image impo
 
 scenario "run: output and exit code" t_run_output_exit
 scenario "run: stdin to its end" t_stdin
+scenario "binary:// log URI: a logger program gets the output" t_binary_log
 scenario "events: create, start, exit, delete" t_events
 scenario "run -d, task kill, exit status, delete" t_detached_kill
 scenario "task ls/ps, kill --all, the shim is the parent" t_task_ls_ps

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::binary_log;
 use crate::console::{self, ConsoleSocket};
 use crate::exits::Exits;
 use crate::process::{Exit, Process};
 use crate::runtime::Runtime;
-use crate::stdio;
+use crate::stdio::{self, ContainerIo};
 use containerd_shim::api::Options;
 use minirunc::cgroups::Cgroup;
 use minirunc::container::cgroup;
@@ -163,13 +164,16 @@ fn spawn_process(
         args.extend(["--console-socket", path_str(socket.path())?]);
     }
     args.push(id);
-    let stdio = match console {
-        // The process's stdio is the pty.
-        Some(_) => stdio::open("", "", "")?,
-        None => stdio::open(&io.stdin, &io.stdout, &io.stderr)?,
+    let (stdio, log) = match console {
+        Some(_) if binary_log::is_binary(&io.stdout) => {
+            return Err("a binary:// logger takes no terminal's output".to_string())
+        }
+        Some(_) => (ContainerIo::null(), None),
+        None => stdio::open(io, id, runtime.namespace())?,
     };
     let mut table = exits.lock();
     runtime.run_with_io(bundle, &args, stdio)?;
+    *process.log.lock().unwrap_or_else(|e| e.into_inner()) = log;
     let text = fs::read_to_string(pid_file)
         .map_err(|e| format!("read the pid file {}: {e}", pid_file.display()))?;
     let pid: i32 = text

@@ -14,11 +14,12 @@
 //! process must not fork into code that allocates (another thread may hold malloc's lock at the
 //! fork), so the shim never forks to run container code. It runs the minirunc binary for create,
 //! start, exec, kill, pause, resume, update, ps and delete, as containerd's Go shim runs runc:
-//! `Command` spawns by fork+exec with nothing but async-signal-safe calls in between. This
-//! costs one exec of minirunc per operation: about 2 ms each on the test VM, three (create,
-//! start, delete) in a container's life, under 10 ms of the 120 ms of a `ctr run --rm` there
-//! (bench/shim-memory.sh). Creating containers with the library inside the shim would need a
-//! single-threaded helper forked before the first thread; not done yet, for that gain.
+//! `Command` spawns by fork+exec with nothing but async-signal-safe calls in between. What the
+//! library inside the shim would save is the fork, exec and start of the binary: about 0.5 ms a
+//! run (a `minirunc state` of no container takes 1.2 ms in a shell loop, /bin/true 0.7 ms), three
+//! runs (create, start, delete) in a container's life, so under 2 ms of the 40 to 60 ms of a
+//! `ctr run --rm` (bench/shim-memory.sh). It would need a single-threaded helper forked before
+//! the first thread; not done, for that gain.
 //!
 //! Reaping. The shim is the subreaper of its containers (set before anything else):
 //! `minirunc create` exits once the container exists, and the container's init is reparented
@@ -42,6 +43,7 @@
 //! thread copies output. A terminal process has two copying threads between its pty master and
 //! the FIFOs (console.rs), the only threads a container adds.
 
+mod binary_log;
 mod commands;
 mod console;
 mod container;

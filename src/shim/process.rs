@@ -4,6 +4,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::binary_log::BinaryLog;
 use containerd_shim::api::Status;
 use containerd_shim::protos::events::task::TaskIO;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -36,6 +37,8 @@ pub struct Process {
     pub spec: Vec<u8>,
     /// The pty master of a terminal process, for ResizePty (console.rs).
     pub console: Mutex<Option<OwnedFd>>,
+    /// The `binary://` logger reading its output (binary_log.rs).
+    pub log: Mutex<Option<BinaryLog>>,
     state: Mutex<State>,
     exited: Condvar,
 }
@@ -47,6 +50,7 @@ impl Process {
             io,
             spec,
             console: Mutex::default(),
+            log: Mutex::default(),
             state: Mutex::new(State {
                 status: Status::CREATED,
                 pid: 0,
@@ -100,6 +104,14 @@ impl Process {
                 waiter(&exit);
             }
             None => state.waiters.push(waiter),
+        }
+    }
+
+    /// The process is being deleted: let its logger, if any, finish.
+    pub fn finish_log(&self) {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(log) = log {
+            log.finish();
         }
     }
 

@@ -20,6 +20,8 @@ const DEFAULT_ROOT: &str = "/run/containerd/minirunc";
 
 pub struct Runtime {
     binary: PathBuf,
+    /// containerd's namespace of the containers.
+    namespace: String,
     root: PathBuf,
     systemd_cgroup: bool,
 }
@@ -45,9 +47,14 @@ impl Runtime {
         };
         Runtime {
             binary,
+            namespace: namespace.to_string(),
             root: root.join(namespace),
             systemd_cgroup: options.systemd_cgroup,
         }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     /// The runtime's state root (`--root`).

@@ -317,6 +317,12 @@ impl Task for Service {
             let exit = container
                 .delete(&self.exits)
                 .map_err(|e| runtime_failed("delete", e))?;
+            // The container's processes are gone: its loggers read the last of their output.
+            container.init.finish_log();
+            container
+                .execs()
+                .values()
+                .for_each(|exec| exec.finish_log());
             rootfs::unmount(&container.bundle).map_err(|e| status(Code::UNKNOWN, e))?;
             self.containers().remove(&req.id);
             self.events.publish(TaskDelete {
@@ -329,6 +335,7 @@ impl Task for Service {
             exit
         } else {
             container.execs().remove(&req.exec_id);
+            process.finish_log();
             // An exec that was added but never started has no exit: report it as now.
             process.state().exit.clone().unwrap_or_else(|| Exit {
                 status: 0,

@@ -1,5 +1,6 @@
 //! A container process's stdio from what containerd sends: FIFO paths (made by containerd or
-//! ctr, whose reader is already open), `file://` paths, or nothing.
+//! ctr, whose reader is already open), `file://` paths, a `binary://` logger (binary_log.rs),
+//! or nothing.
 //!
 //! The container gets the FIFOs themselves, not pipes the shim copies from: no copying thread
 //! per container. Output FIFOs are opened read-write, as the Go shim also keeps a read end: the
@@ -10,7 +11,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
+use containerd_shim::protos::events::task::TaskIO;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+
+use crate::binary_log::{self, BinaryLog};
 
 pub struct ContainerIo {
     pub stdin: Stdio,
@@ -18,12 +22,45 @@ pub struct ContainerIo {
     pub stderr: Stdio,
 }
 
-pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<ContainerIo, String> {
-    Ok(ContainerIo {
-        stdin: open_input(stdin).map_err(|e| format!("open stdin {stdin}: {e}"))?,
-        stdout: open_output(stdout)?,
-        stderr: open_output(stderr)?,
-    })
+impl ContainerIo {
+    /// For a terminal process, whose stdio is the pty.
+    pub fn null() -> ContainerIo {
+        ContainerIo {
+            stdin: Stdio::null(),
+            stdout: Stdio::null(),
+            stderr: Stdio::null(),
+        }
+    }
+}
+
+/// The stdio of a process of container `id`, and its logger if the output goes to one.
+pub fn open(
+    io: &TaskIO,
+    id: &str,
+    namespace: &str,
+) -> Result<(ContainerIo, Option<BinaryLog>), String> {
+    let stdin = open_input(&io.stdin).map_err(|e| format!("open stdin {}: {e}", io.stdin))?;
+    if binary_log::is_binary(&io.stdout) || binary_log::is_binary(&io.stderr) {
+        if io.stdout != io.stderr {
+            return Err(format!(
+                "stdout {} and stderr {}: a binary:// logger takes both",
+                io.stdout, io.stderr
+            ));
+        }
+        let started = binary_log::start(&io.stdout, id, namespace)?;
+        let stdio = ContainerIo {
+            stdin,
+            stdout: started.stdout,
+            stderr: started.stderr,
+        };
+        return Ok((stdio, Some(started.log)));
+    }
+    let stdio = ContainerIo {
+        stdin,
+        stdout: open_output(&io.stdout)?,
+        stderr: open_output(&io.stderr)?,
+    };
+    Ok((stdio, None))
 }
 
 /// The stdin FIFO's read end. containerd's writer is already waiting in its open(2) (it opens
@@ -45,9 +82,6 @@ fn open_input(path: &str) -> std::io::Result<Stdio> {
 fn open_output(uri: &str) -> Result<Stdio, String> {
     if uri.is_empty() {
         return Ok(Stdio::null());
-    }
-    if uri.starts_with("binary://") {
-        return Err(format!("{uri}: binary:// log URIs are not supported yet"));
     }
     let opened = match uri.strip_prefix("file://") {
         Some(path) => {
