@@ -79,8 +79,9 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     rm -f "$apt_log"
     command -v qemu-system-x86_64 >/dev/null || cannot_run "cannot install qemu-system-x86: $apt_errors"
 fi
-ensure_packages busybox:busybox-static jq:jq
+ensure_packages busybox:busybox-static jq:jq containerd:containerd ctr:containerd
 if [ ! -x /bin/busybox ] || ! command -v jq >/dev/null; then cannot_run "cannot install busybox-static and jq"; fi
+SHIM=$(dirname "$RUNTIME")/containerd-shim-minirunc-v1
 
 # The kernel linux-image-amd64 depends on (e.g. linux-image-6.1.0-56-amd64), downloaded, never
 # installed: only its vmlinuz and the modules the guest loads are kept, in $CACHE/<package>/.
@@ -187,9 +188,16 @@ build_initramfs() {
     copy_with_libs "$(command -v tail)" /usr/local/bin/tail
     # busybox's timeout would run its own tail applet, whatever PATH says.
     copy_with_libs "$(command -v timeout)" /usr/local/bin/timeout
+    # containerd-oom: Debian's containerd and ctr, and the shim built beside the runtime (it runs
+    # the minirunc beside itself); the guest skips the scenario without them.
+    if [ -x "$SHIM" ] && command -v containerd >/dev/null && command -v ctr >/dev/null; then
+        copy_with_libs "$SHIM" /usr/local/bin/containerd-shim-minirunc-v1
+        copy_with_libs "$(command -v containerd)" /usr/local/bin/containerd
+        copy_with_libs "$(command -v ctr)" /usr/local/bin/ctr
+    fi
     cp "$KERNEL_DIR"/*.ko "$STAGE/lib/modules/"
     BUSYBOX=/bin/busybox "$top/scripts/mkrootfs.sh" "$STAGE/suite/rootfs"
-    cp "$top/integration/lib/common.sh" "$here/scenarios.sh" "$STAGE/suite/"
+    cp "$top/integration/lib/common.sh" "$here/scenarios.sh" "$here/containerd.toml" "$STAGE/suite/"
     printf 'SCENARIOS=%q\n' "${SCENARIOS:-}" >"$STAGE/suite/env"
     install -m 755 "$here/init" "$STAGE/init"
     (cd "$STAGE" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$SUITE_DIR/initramfs.gz"

@@ -73,9 +73,15 @@ procs_empty() { [ -z "$(cat "$(cgdir "$1")/cgroup.procs")" ]; }
 
 # After a failed scenario: end every container of the suite so the next one starts clean.
 after_failure() {
-    local id
+    local id pid
     kill_container_processes /mrt-v2/
     for id in $(rt list --quiet 2>/dev/null); do rt delete --force "$id"; done
+    # containerd-oom's containerd, shim and ctr, and its container.
+    for pid in $(live_processes "$CTRD" | cut -d' ' -f1); do kill -KILL "$pid"; done
+    for id in $(minirunc --root "$CTRD_STATE" list --quiet 2>/dev/null); do
+        MINIRUNC_DATA_ROOT=$DATA minirunc --root "$CTRD_STATE" delete --force "$id"
+    done
+    rm -rf "$CTRD" /run/containerd
     losetup -d /dev/loop0 2>/dev/null
 }
 
@@ -167,6 +173,72 @@ memory_oom() {
     # events ends by itself once the container is gone.
     wait_for sh -c "! kill -0 $ev 2>/dev/null" || { kill "$ev"; echo "events did not end with the container"; return 1; }
     wait "$ev"
+}
+
+# containerd (Debian's 1.6, with ctr) and minirunc's shim, whose OOM watcher learns of a kill from
+# the cgroup's memory.events (cgroup v2 has no OOM notification): a container whose init is
+# OOM-killed under its memory limit is reported once as /tasks/oom and exits 137. The report must
+# come while the stopped task is kept (not only from the shim's last look at delete), and the
+# cgroup's removal under the watch must not make a second one. The container runs from the
+# suite's rootfs (`ctr run --rootfs`: no image, no snapshot), its cgroup below the suite's parent.
+CTRD=$SUITE_DIR/containerd
+# The shim's runtime root for the namespace mrt-v2.
+CTRD_STATE=/run/containerd/minirunc/mrt-v2
+ctr_() { timeout 60 ctr --address "$CTRD/containerd.sock" --namespace mrt-v2 "$@"; }
+# Topics of container ID in the events log, in order.
+ctr_topics() { grep -F "\"$1\"" "$CTRD/events" | grep -o ' /tasks/[a-z-]* ' | tr -d ' ' | tr '\n' ' '; }
+
+containerd_oom() {
+    local id=mrt-v2-ctr-oom ctrd ev i out
+    mkdir -p "$CTRD"
+    sed "s|@DIR@|$CTRD|g" /suite/containerd.toml >"$CTRD/config.toml"
+    # minirunc's layers go to the suite's data root, checked by nothing-left.
+    MINIRUNC_DATA_ROOT=$DATA containerd --config "$CTRD/config.toml" >"$CTRD/containerd.log" 2>&1 &
+    ctrd=$!
+    for i in $(seq 300); do
+        ! ctr_ version >/dev/null 2>&1 || break
+        [ "$i" -lt 300 ] || { echo "containerd did not start:"; tail -5 "$CTRD/containerd.log"; return 1; }
+        sleep 0.1
+    done
+    ctr_ events >"$CTRD/events" 2>&1 &
+    ev=$!
+    # Subscribed once a namespace update shows in the log.
+    ctr_ namespaces create mrt-v2
+    for i in $(seq 100); do
+        ctr_ namespaces label mrt-v2 "mrt-v2-probe=$i"
+        ! grep -q ' /namespaces/update ' "$CTRD/events" || break
+        [ "$i" -lt 100 ] || { echo "ctr events shows no event"; return 1; }
+    done
+    # dd's 64 MiB buffer, filled from /dev/zero, does not fit in 16 MiB.
+    ctr_ run -d --null-io --rootfs --runtime io.containerd.minirunc.v1 --memory-limit 16777216 \
+        --cgroup "/mrt-v2/$id" "$ROOTFS" "$id" dd if=/dev/zero of=/dev/null bs=64M count=1
+    for i in $(seq 300); do
+        ! ctr_topics "$id" | grep -q /tasks/oom || break
+        [ "$i" -lt 300 ] || { echo "no /tasks/oom for $id: $(ctr_topics "$id")"; return 1; }
+        sleep 0.1
+    done
+    want_match "$(cat "$(cgdir "$id")/memory.events")" 'oom_kill 1' "host memory.events"
+    wait_for sh -c "! grep -q . $(cgdir "$id")/cgroup.procs"
+    rmdir "$(cgdir "$id")"
+    # ctr 1.6 reports the exit status of a deleted task in a warning only.
+    out=$(ctr_ task delete "$id" 2>&1)
+    want_contains "$out" "exit code 137" "ctr task delete"
+    ctr_ container rm "$id"
+    for i in $(seq 50); do
+        ! ctr_topics "$id" | grep -q /tasks/delete || break
+        sleep 0.1
+    done
+    kill "$ev"
+    wait "$ev" || true
+    want_eq "$(ctr_topics "$id" | grep -o /tasks/oom | wc -l)" 1 "/tasks/oom events of $id"
+    want_eq "$(ctr_topics "$id" | sed 's|/tasks/oom ||')" "/tasks/create /tasks/start /tasks/exit /tasks/delete " \
+        "the other task events of $id"
+    kill "$ctrd"
+    wait "$ctrd" || true
+    # The shim leaves after the delete.
+    wait_processes_gone "$CTRD" || { echo "left: $(live_processes "$CTRD")"; return 1; }
+    want_eq "$(ls "$CTRD_STATE")" "" "the shim's runtime state left"
+    rm -rf "$CTRD" /run/containerd
 }
 
 # pause/resume through cgroup.freeze; state says paused.
@@ -446,6 +518,11 @@ nothing_left() {
 scenario limits-at-create limits_at_create
 scenario pids-limit-enforced pids_limit_enforced
 scenario memory-oom memory_oom
+if command -v containerd-shim-minirunc-v1 >/dev/null; then
+    scenario containerd-oom containerd_oom
+else
+    echo "SKIP: containerd-oom (no containerd-shim-minirunc-v1 beside the runtime, or no containerd)"
+fi
 scenario pause-resume pause_resume
 scenario update update_limits
 scenario ps-json ps_json

@@ -37,7 +37,7 @@
 //! Stats and OOM. The shim reads a container's cgroup itself, with the minirunc library (files
 //! only, no fork): Stats converts what it reads into containerd's metrics protos (metrics.rs). One
 //! thread for all containers waits in epoll on an eventfd per container that cgroup v1 signals on
-//! OOM (oom.rs); a v2-only host gets no OOM events yet.
+//! OOM, or on inotify of cgroup v2's memory.events (oom.rs).
 //!
 //! Stdio. Without a terminal the container gets containerd's FIFOs themselves (stdio.rs), so no
 //! thread copies output. A terminal process has two copying threads between its pty master and
