@@ -182,9 +182,12 @@ impl Server {
     fn wait(&self, client: &Arc<Client>, stream_id: u32, payload: &[u8]) {
         match api::WaitRequest::parse_from_bytes(payload) {
             Ok(request) => {
-                let waiter = client.clone();
+                // Weak: a connection containerd closed (its restart) is not kept open for this.
+                let waiter = Arc::downgrade(client);
                 let reply = move |result: TtrpcResult<api::WaitResponse>| {
-                    waiter.send(stream_id, response(result));
+                    if let Some(client) = waiter.upgrade() {
+                        client.send(stream_id, response(result));
+                    }
                 };
                 self.service.wait(&request, Box::new(reply));
             }
