@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
+use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -40,6 +41,8 @@ use crate::service::Service;
 
 /// How long a worker waits for another request before it ends.
 const IDLE: Duration = Duration::from_secs(2);
+/// How long a response may wait for containerd to read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const WAIT: &str = "/containerd.task.v2.Task/Wait";
 
 type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
@@ -244,8 +247,11 @@ impl Client {
         frame.extend_from_slice(body);
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = (&self.stream).write_all(&frame) {
-            // containerd closed the connection (restarting, or done with the task).
+            // containerd closed the connection (restarting, or done with the task), or stopped
+            // reading (WRITE_TIMEOUT): a message cut short leaves the stream unusable, so the
+            // connection ends and the loop drops it; containerd dials again.
             debug!("write a response: {e}");
+            let _ = self.stream.shutdown(Shutdown::Both);
         }
     }
 }
@@ -259,6 +265,11 @@ struct Connection {
 
 impl Connection {
     fn new(stream: UnixStream) -> Connection {
+        // A writer is a worker or the exit matcher: a client that stops reading must not hold
+        // it for ever.
+        if let Err(e) = stream.set_write_timeout(Some(WRITE_TIMEOUT)) {
+            error!("a new connection: {e}");
+        }
         Connection {
             client: Arc::new(Client {
                 stream,
