@@ -238,6 +238,19 @@ t_terminal() {
     want_match "$out" '^/dev/pts/[0-9]+' "tty output"
     want_contains "$out" stdio-is-a-tty "terminal test"
     want_eq "$rc" 5 "exit code through the terminal"
+    # Output the container writes just before it exits, more than a FIFO holds, all arrives.
+    echo "$id-big" >>"$SUITE_DIR/ids"
+    out=$(in_pty "ctr --address $SOCK --namespace $NS run --rm -t --runtime io.containerd.minirunc.v1 \
+        --fifo-dir $FIFO_DIR $IMG $id-big seq 1 30000" | tr -d '\r' | tail -n 1)
+    want_eq "$out" 30000 "the last line of 30000 through the terminal"
+    # What is typed reaches the container through its terminal.
+    echo "$id-in" >>"$SUITE_DIR/ids"
+    mkfifo "$SUITE_DIR/typed"
+    timeout 10 sh -c 'sleep 1 && echo typed-line >"$1"' sh "$SUITE_DIR/typed" &
+    out=$(timeout 60 script -qec "ctr --address $SOCK --namespace $NS run --rm -t \
+        --runtime io.containerd.minirunc.v1 --fifo-dir $FIFO_DIR $IMG $id-in \
+        sh -c 'read line; echo got-\$line'" /dev/null <>"$SUITE_DIR/typed")
+    want_contains "$out" got-typed-line "a line typed on the terminal"
     run_ -d "$IMG" "$id-exec" sleep 300
     rc=0
     out=$(in_pty "ctr --address $SOCK --namespace $NS task exec -t --fifo-dir $FIFO_DIR --exec-id e1 \

@@ -1,14 +1,12 @@
 //! Terminals. The runtime sends the pty master over a console socket (runc's protocol: one
-//! message with one SCM_RIGHTS fd); two threads per terminal process copy it to containerd's
-//! stdout FIFO and from its stdin FIFO, and ResizePty sets its window size.
+//! message with one SCM_RIGHTS fd); relay.rs copies between it and containerd's FIFOs, and
+//! ResizePty sets its window size.
 
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread;
 
 /// A listening console socket, removed when dropped.
 pub struct ConsoleSocket {
@@ -51,34 +49,6 @@ impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Copy the master to the stdout FIFO until the terminal closes (the container exited), and
-/// the stdin FIFO to the master until containerd closes it.
-pub fn copy(master: &OwnedFd, stdin: &str, stdout: &str) -> io::Result<()> {
-    let mut from_master = File::from(master.try_clone()?);
-    // Read-write, as stdio.rs opens output FIFOs: no blocking open, no SIGPIPE.
-    let stdout = if stdout.is_empty() {
-        "/dev/null"
-    } else {
-        stdout
-    };
-    let mut out = OpenOptions::new().read(true).write(true).open(stdout)?;
-    thread::Builder::new()
-        .name("pty-out".into())
-        .spawn(move || io::copy(&mut from_master, &mut out))?;
-    if !stdin.is_empty() {
-        let mut to_master = File::from(master.try_clone()?);
-        let stdin = stdin.to_string();
-        thread::Builder::new()
-            .name("pty-in".into())
-            .spawn(move || {
-                // Blocking open, in this thread: containerd's writer may come later.
-                let mut input = File::open(stdin)?;
-                io::copy(&mut input, &mut to_master)
-            })?;
-    }
-    Ok(())
 }
 
 /// Set the terminal's window size (ResizePty).

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::binary_log;
-use crate::console::{self, ConsoleSocket};
+use crate::console::ConsoleSocket;
 use crate::exits::Exits;
 use crate::process::{Exit, Process};
+use crate::relay;
 use crate::runtime::Runtime;
 use crate::stdio::{self, ContainerIo};
 use containerd_shim::api::Options;
@@ -184,7 +185,7 @@ fn spawn_process(
     process.state().pid = pid as u32;
     if let Some(socket) = console {
         let master = socket.receive().map_err(|e| format!("terminal: {e}"))?;
-        console::copy(&master, &io.stdin, &io.stdout).map_err(|e| format!("terminal: {e}"))?;
+        relay::copy(&master, &io.stdin, &io.stdout).map_err(|e| format!("terminal: {e}"))?;
         *process.console.lock().unwrap_or_else(|e| e.into_inner()) = Some(master);
     }
     Ok(())

@@ -40,8 +40,8 @@
 //! OOM, or on inotify of cgroup v2's memory.events (oom.rs).
 //!
 //! Stdio. Without a terminal the container gets containerd's FIFOs themselves (stdio.rs), so no
-//! thread copies output. A terminal process has two copying threads between its pty master and
-//! the FIFOs (console.rs), the only threads a container adds.
+//! thread copies output. Terminals' bytes go through one thread for all of them (relay.rs),
+//! started with the first: a container adds no thread.
 
 mod binary_log;
 mod commands;
@@ -53,6 +53,7 @@ mod metrics;
 mod oom;
 mod process;
 mod reaper;
+mod relay;
 mod rootfs;
 mod runtime;
 mod server;
