@@ -10,16 +10,17 @@
 //! connections and a SIGCHLD self-pipe (reaper.rs); it answers Wait when the process exits and
 //! hands every other request to a worker thread, made on demand and gone after 2 s idle. Besides
 //! it, a shim has four threads whatever its number of containers: the exit matcher (exits.rs),
-//! the OOM watcher (oom.rs) and the two of the event publisher's ttrpc client. A multithreaded
-//! process must not fork into code that allocates (another thread may hold malloc's lock at the
-//! fork), so the shim never forks to run container code. It runs the minirunc binary for create,
-//! start, exec, kill, pause, resume, update, ps and delete, as containerd's Go shim runs runc:
-//! `Command` spawns by fork+exec with nothing but async-signal-safe calls in between. What the
-//! library inside the shim would save is the fork, exec and start of the binary: about 0.5 ms a
-//! run (a `minirunc state` of no container takes 1.2 ms in a shell loop, /bin/true 0.7 ms), three
-//! runs (create, start, delete) in a container's life, so under 2 ms of the 40 to 60 ms of a
-//! `ctr run --rm` (bench/shim-memory.sh). It would need a single-threaded helper forked before
-//! the first thread; not done, for that gain.
+//! the OOM watcher (oom.rs) and the two of the event publisher's ttrpc client; a fifth copies
+//! every terminal's bytes once there is one (relay.rs). A multithreaded process must not fork
+//! into code that allocates (another thread may hold malloc's lock at the fork), so the shim
+//! never forks to run container code. It runs the minirunc binary for create, start, exec, kill,
+//! pause, resume, update, ps and delete, as containerd's Go shim runs runc: `Command` spawns
+//! by fork+exec with nothing but async-signal-safe calls in between. What the library inside the
+//! shim would save is the fork, exec and start of the binary: about 0.5 ms a run (a `minirunc
+//! state` of no container takes 1.2 ms in a shell loop, /bin/true 0.7 ms), three runs (create,
+//! start, delete) in a container's life, so under 2 ms of the 40 to 60 ms of a `ctr run --rm`
+//! (bench/shim-memory.sh). It would need a single-threaded helper forked before the first
+//! thread; not done, for that gain.
 //!
 //! Reaping. The shim is the subreaper of its containers (set before anything else):
 //! `minirunc create` exits once the container exists, and the container's init is reparented
