@@ -109,15 +109,15 @@ fn delete(flags: &Flags) -> Result<(), String> {
 /// The server: serve containerd's task service at `-socket` until Shutdown, then remove the
 /// socket (containerd may have removed the bundle, and its `address` file, by then).
 fn serve(flags: &Flags) -> Result<(), String> {
+    if flags.socket.is_empty() {
+        return Err("-socket is required to serve".to_string());
+    }
     let reaper = Reaper::new()?;
     // The server leaves the session of containerd's `start` process: it outlives both.
     let _ = nix::unistd::setsid();
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("subreaper: {e}"))?;
     shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)
         .map_err(|e| e.to_string())?;
-    if flags.socket.is_empty() {
-        return Err("-socket is required to serve".to_string());
-    }
     let Some(listener) = server::bind(&flags.socket)? else {
         util::write_address(&flags.socket).map_err(|e| e.to_string())?;
         return started();

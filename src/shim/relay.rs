@@ -112,7 +112,9 @@ impl Terminal {
         if let Some(input) = &mut self.input {
             if self.to_master.is_empty() {
                 if let Got::Over = fill(input, &mut self.to_master) {
-                    self.input = None; // containerd closed it: epoll forgets the fd with it
+                    // Read-write, it has no EOF: this is an error. Closing the fd takes it out
+                    // of epoll.
+                    self.input = None;
                 }
             }
         }
